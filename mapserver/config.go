@@ -73,6 +73,14 @@ type Config struct {
 	// full HMAC output that deployed routers expect. A Map-Notify that
 	// acknowledges a Map-Register always uses the length the register used.
 	TruncatedAuth bool
+	// NotConfiguredTTL is the TTL of negative Map-Replies for EIDs outside
+	// every configured EID-prefix; 0 means the RFC 9301 default
+	// (NotConfiguredTTL). It is sent in whole minutes, at least one.
+	NotConfiguredTTL time.Duration
+	// NotRegisteredTTL is the TTL of negative Map-Replies for EIDs inside a
+	// configured EID-prefix that no ETR registered; 0 means the default
+	// (NotRegisteredTTL).
+	NotRegisteredTTL time.Duration
 	// Clock is the time source; nil means the system clock.
 	Clock Clock
 }
@@ -141,6 +149,12 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = systemClock{}
 	}
+	if c.NotConfiguredTTL == 0 {
+		c.NotConfiguredTTL = NotConfiguredTTL
+	}
+	if c.NotRegisteredTTL == 0 {
+		c.NotRegisteredTTL = NotRegisteredTTL
+	}
 	return c
 }
 
@@ -151,6 +165,9 @@ func (c *Config) validate() error {
 	}
 	if c.NotifyInterval < 0 {
 		return &ConfigError{Field: "notify interval", Reason: "negative"}
+	}
+	if c.NotConfiguredTTL < 0 || c.NotRegisteredTTL < 0 {
+		return &ConfigError{Field: "negative Map-Reply TTL", Reason: "negative"}
 	}
 	return nil
 }

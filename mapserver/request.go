@@ -146,9 +146,9 @@ func (s *Server) serveRequest(r *request) {
 	// prefix holding the EID (a site prefix, or a prefix a remote
 	// Map-Server serves when a request meant for it arrives here), and
 	// holds no other known or registered prefix.
-	cover, ttl, c := 0, NotConfiguredTTL, cNegativeNotConfigured
+	cover, ttl, c := 0, s.cfg.NotConfiguredTTL, cNegativeNotConfigured
 	if configured {
-		cover, ttl, c = sp.p.Prefix.Bits(), NotRegisteredTTL, cNegativeNotRegistered
+		cover, ttl, c = sp.p.Prefix.Bits(), s.cfg.NotRegisteredTTL, cNegativeNotRegistered
 	}
 	cover = max(cover, st.sites.remoteCoverBits(iid, host))
 	var reg overlapper
@@ -225,7 +225,9 @@ func (s *Server) negativeReply(r *request, iid uint32, p netip.Prefix, ttl time.
 	}
 	var recs [1]wire.EIDRecord
 	recs[0] = wire.NewEIDRecord(iid, p)
-	recs[0].RecordTTL = uint32(ttl / time.Minute)
+	// The Record TTL counts minutes; round up so a sub-minute TTL is not
+	// sent as 0 ("remove at once").
+	recs[0].RecordTTL = uint32((ttl + time.Minute - 1) / time.Minute)
 	recs[0].Action = NegativeAction
 	rep := wire.MapReply{Nonce: r.req.Nonce, Records: recs[:]}
 	bp := getBuf()

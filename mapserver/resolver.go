@@ -40,7 +40,7 @@ func (s *Server) resolve(r *request) {
 		return
 	}
 	neg := negativePrefix(eid, 0, st.sites.knownSet.family(iid, eid.Is6()), st.overlapper(iid))
-	if s.negativeReply(r, iid, neg, NotConfiguredTTL) {
+	if s.negativeReply(r, iid, neg, s.cfg.NotConfiguredTTL) {
 		s.ctr.inc(cMRNegative)
 	}
 }

@@ -1,0 +1,111 @@
+// Package config is the lispd daemon's configuration file: its TOML schema,
+// the default of every key, validation whose errors name the file, line and
+// key, and the difference between two configs that a reload (SIGHUP) applies.
+//
+// The schema is the Config struct. Every key is a struct field whose tags say
+// everything about it, so that the decoder, the defaults, the documentation
+// (Keys) and the reload diff (Diff) all come from one place:
+//
+//	toml:"name"       the kebab-case key
+//	doc:"..."         what the key means (shown by Keys, checked by tests)
+//	default:"..."     the default, written as a TOML value ('3m', 3, ['local'])
+//	required:"true"   the key must be present (no default)
+//	reload:"restart"  a change needs a daemon restart; Diff reports it
+//	port:"4342"       for addresses: the port used when none is written
+//	optional:"true"   for addresses: an empty string means "not set"
+//	id:"name"         for arrays of tables: the field that names an element,
+//	                  so Diff reports elements added, removed and changed
+//
+// To add a section, add a struct with tagged fields and a field of that type
+// (a pointer when the section is optional) to Config, then its checks to
+// validate.go. Sections are decoded, defaulted and documented without more
+// code.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"slices"
+	"time"
+)
+
+// Config is a parsed, defaulted and validated config file. Here and in the
+// section types, each field's documentation is its doc tag, which Keys
+// returns with the key's type and default.
+type Config struct {
+	// Path is the file the config was read from (or the name given to
+	// Parse). It is not a key.
+	Path string `toml:"-"`
+
+	Daemon      Daemon       `toml:"daemon" doc:"Process-wide settings: roles, local API, metrics and logging."`
+	Control     Control      `toml:"control" doc:"The LISP control-plane sockets (Map-Register, Map-Request, Map-Notify...)."`
+	MapServer   *MapServer   `toml:"map-server" doc:"The Map-Server role (RFC 9301 Section 8.2); required when daemon.roles has \"ms\"."`
+	MapResolver *MapResolver `toml:"map-resolver" doc:"The Map-Resolver role (RFC 9301 Section 8.4); required when daemon.roles has \"mr\"."`
+}
+
+// Daemon is the [daemon] section.
+type Daemon struct {
+	Roles         []Role         `toml:"roles" required:"true" reload:"restart" doc:"The roles this daemon plays: any of \"itr\", \"etr\", \"ms\", \"mr\"; at least one."`
+	APISocket     string         `toml:"api-socket" default:"'/run/lispd/lispd.sock'" reload:"restart" doc:"Path of the local API unix socket that lispctl talks to. Its directory is created with mode 0750 and the socket with mode 0660."`
+	MetricsListen netip.AddrPort `toml:"metrics-listen" default:"''" optional:"true" doc:"TCP address (ip:port) for the Prometheus /metrics listener, e.g. \"127.0.0.1:9317\"; empty means no metrics listener."`
+	LogLevel      slog.Level     `toml:"log-level" default:"'info'" doc:"Least severe level that is logged: debug, info, warn or error. lispctl log-level changes it at run time."`
+	LogFormat     LogFormat      `toml:"log-format" default:"'text'" reload:"restart" doc:"Log encoding on stderr: text (key=value) or json."`
+}
+
+// Control is the [control] section.
+type Control struct {
+	Listen []netip.AddrPort `toml:"listen" default:"['0.0.0.0:4342']" port:"4342" doc:"UDP addresses (ip or ip:port, port 4342 when omitted) on which control-plane messages are received and from which they are sent."`
+}
+
+// MapServer is the [map-server] section.
+type MapServer struct {
+	RegistrationTimeout time.Duration `toml:"registration-timeout" default:"'3m'" doc:"A registration that is not refreshed within this time expires. ETRs re-register every minute and RFC 9301 has the Map-Server time out after 3 minutes."`
+	MapNotifyRetransmit time.Duration `toml:"map-notify-retransmit" default:"'1s'" doc:"Interval between retransmissions of a Map-Notify that has not been acknowledged with a Map-Notify-Ack."`
+	MapNotifyRetries    int           `toml:"map-notify-retries" default:"3" doc:"How many times an unacknowledged Map-Notify is retransmitted before giving up (0: sent once)."`
+	Sites               []Site        `toml:"site" id:"name" doc:"The LISP sites allowed to register: one [[map-server.site]] table each."`
+}
+
+// Site is one [[map-server.site]] table.
+type Site struct {
+	Name                string      `toml:"name" required:"true" doc:"Unique name of the site, used in logs, the API and lispctl."`
+	AuthenticationKey   Secret      `toml:"authentication-key" required:"true" doc:"Shared secret the site's ETRs authenticate Map-Registers with (and the Map-Server its Map-Notifies)."`
+	KeyID               uint8       `toml:"key-id" default:"0" doc:"The 8-bit RFC 9301 Key ID that selects this key in Map-Register messages."`
+	Algorithm           Algorithm   `toml:"algorithm" default:"'hmac-sha-256'" doc:"Authentication algorithm: \"hmac-sha-1\" (Algorithm ID 1), \"hmac-sha-256\" (2) or \"hmac-sha-256-hkdf\" (3, per-message key derived with HKDF-SHA256)."`
+	EIDPrefixes         []EIDPrefix `toml:"eid-prefixes" required:"true" doc:"EID prefixes the site may register, as \"prefix\" or \"iid:N/prefix\" with a 24-bit Instance ID N. Prefixes of different sites must not overlap."`
+	AcceptMoreSpecifics bool        `toml:"accept-more-specifics" default:"false" doc:"Accept registrations of prefixes more specific than the configured ones (e.g. host routes of mobile EIDs)."`
+	ProxyReply          bool        `toml:"proxy-reply" default:"true" doc:"Honour the P bit: when an ETR asks for it, the Map-Server answers Map-Requests for the ETR instead of forwarding them."`
+}
+
+// MapResolver is the [map-resolver] section.
+type MapResolver struct {
+	MapServers      []MapServerRef `toml:"map-servers" default:"['local']" port:"4342" doc:"Map-Servers that Map-Requests are forwarded to: \"local\" for the Map-Server role of this daemon, or an ip[:port] (port 4342 when omitted)."`
+	NegativeTTL     time.Duration  `toml:"negative-ttl" default:"'15m'" doc:"TTL of negative Map-Replies for EIDs outside every known EID prefix (RFC 9301 Section 8.4 recommends 15 minutes). A whole number of minutes: the Record TTL field counts minutes."`
+	UnregisteredTTL time.Duration  `toml:"unregistered-ttl" default:"'1m'" doc:"TTL of negative Map-Replies for EIDs inside a site's EID prefix that no ETR has registered (RFC 9301 Section 8.4 recommends 1 minute). A whole number of minutes."`
+}
+
+// HasRole reports whether the daemon plays role r.
+func (c *Config) HasRole(r Role) bool { return slices.Contains(c.Daemon.Roles, r) }
+
+// Load reads and parses the config file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse parses, defaults and validates the config in data; name is the file
+// name used in error messages and stored in Config.Path. All problems are
+// reported together, sorted by line, each as an *Error (see Errors).
+func Parse(data []byte, name string) (*Config, error) {
+	d := newDecoder(data, name)
+	cfg, err := d.decode()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Path = name
+	return cfg, nil
+}
