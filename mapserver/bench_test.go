@@ -3,6 +3,7 @@ package mapserver
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,7 +66,9 @@ func requestB(b *testing.B, eidPrefix string) []byte {
 
 // BenchmarkHandleRequest measures one Encapsulated Map-Request through the
 // Map-Resolver and Map-Server to the datagram handed to the Sender, per
-// outcome, in parallel on all CPUs.
+// outcome, in parallel on all CPUs: "worker" is the path the daemon takes
+// (a Worker per goroutine, the zero-allocation parser), "wire-parse" the
+// baseline that decodes with wire.Parse.
 func BenchmarkHandleRequest(b *testing.B) {
 	for _, c := range []struct{ name, eid string }{
 		{"proxy-reply", "10.0.0.5/32"},
@@ -73,22 +76,29 @@ func BenchmarkHandleRequest(b *testing.B) {
 		{"negative-not-registered", "10.200.0.1/32"},
 		{"negative-not-configured", "11.0.0.1/32"},
 	} {
-		b.Run(c.name, func(b *testing.B) {
-			s, out := benchServer(b)
-			pkt := requestB(b, c.eid)
-			from := ap("198.18.0.1:4342")
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					s.HandlePacket(pkt, from, netip.Addr{})
+		for _, path := range []string{"wire-parse", "worker"} {
+			b.Run(c.name+"/"+path, func(b *testing.B) {
+				s, out := benchServer(b)
+				pkt := requestB(b, c.eid)
+				from := ap("198.18.0.1:4342")
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					w := s.NewWorker(nil)
+					for pb.Next() {
+						if path == "worker" {
+							w.HandlePacket(pkt, from, netip.Addr{})
+						} else {
+							s.handle(nil, s.out, pkt, from, netip.Addr{})
+						}
+					}
+				})
+				b.StopTimer()
+				if out.n.Load() == 0 {
+					b.Fatal("nothing sent")
 				}
 			})
-			b.StopTimer()
-			if out.n.Load() == 0 {
-				b.Fatal("nothing sent")
-			}
-		})
+		}
 	}
 }
 
@@ -188,4 +198,44 @@ func TestRequestPathAllocations(t *testing.T) {
 		st.NegativeNotRegistered == 0 || st.MRNegative == 0 {
 		t.Fatalf("not every outcome exercised: %+v", st)
 	}
+}
+
+// BenchmarkRegisterPrefixes registers b.N new /28 prefixes, 32 records per
+// Map-Register as ETRs send them, and reports the live heap per registered
+// prefix (run with -benchtime 100000x for a figure at scale).
+func BenchmarkRegisterPrefixes(b *testing.B) {
+	sites := []Site{{Name: "bench", Key: keyA, Algorithm: wire.AlgHMACSHA256128, AllowProxyReply: true,
+		Prefixes: []SitePrefix{{EIDPrefix: eid(0, "10.0.0.0/8"), AcceptMoreSpecifics: true}}}}
+	s, err := New(Config{MapServer: true, MapResolver: true, Sites: sites}, &nullSender{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const perMsg = 32
+	pkts := make([][]byte, 0, b.N/perMsg+1)
+	for i := 0; i < b.N; i += perMsg {
+		var recs []wire.EIDRecord
+		for k := i; k < min(i+perMsg, b.N, 1<<20); k++ {
+			a := netip.AddrFrom4([4]byte{10, byte(k >> 12), byte(k >> 4), byte(k << 4)})
+			recs = append(recs, rec(0, netip.PrefixFrom(a, 28).String(), 1440, loc("192.0.2.1")))
+		}
+		pkts = append(pkts, buildRegisterB(b, regOpts{key: keyA, alg: wire.AlgHMACSHA256128, proxy: true, records: recs}))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, pkt := range pkts {
+		s.HandlePacket(pkt, ap("192.0.2.1:4342"), netip.Addr{})
+	}
+	b.StopTimer()
+	pkts = nil
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	n := s.Stats().SiteRegistrations["bench"]
+	if n != min(b.N, 1<<20) {
+		b.Fatalf("registered %d of %d", n, b.N)
+	}
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(n), "live-B/prefix")
+	runtime.KeepAlive(s)
 }

@@ -94,8 +94,8 @@ func checkRegister(tbl *siteTable, m *wire.MapRegister, raw []byte, keys []EIDPr
 
 // handleRegister processes a Map-Register (RFC 9301 sections 5.6 and 8.2).
 // raw is the message as received, over which the authentication data is
-// checked.
-func (s *Server) handleRegister(m *wire.MapRegister, raw []byte, from netip.AddrPort) {
+// checked; the Map-Notify that acknowledges it goes out through out.
+func (s *Server) handleRegister(m *wire.MapRegister, raw []byte, from netip.AddrPort, out Sender) {
 	if len(m.Records) == 0 {
 		s.ctr.inc(cRegisterNoRecords)
 		return
@@ -134,7 +134,7 @@ func (s *Server) handleRegister(m *wire.MapRegister, raw []byte, from netip.Addr
 		s.ctr.inc(cRegisterOK)
 		s.sendNotifies(notifies)
 		if m.WantMapNotify {
-			s.sendRegisterNotify(site, m, from)
+			s.sendRegisterNotify(out, site, m, from)
 		}
 		return
 	}
@@ -161,9 +161,9 @@ func (s *Server) applyRegisterLocked(site *site, m *wire.MapRegister, keys []EID
 			}
 			s.ctr.inc(cDeregistered)
 			s.notify.cancel(pendKey{prefix: key, xtr: x})
-			if s.debugging() {
-				s.log.Debug("deregistered", "site", site.name, "eid", key.String(), "xtr", x.String())
-			}
+			// One line per registration event (not per refresh): the
+			// operator's record of what registered and when.
+			s.log.Info("registration withdrawn by the ETR", "site", site.name, "eid", key.Prefix.String(), "iid", key.InstanceID, "xtr", x.String())
 			jobs = s.republishLocked(e, jobs, &x)
 			continue
 		}
@@ -189,9 +189,7 @@ func (s *Server) applyRegisterLocked(site *site, m *wire.MapRegister, keys []EID
 		}
 		e, created, changed := s.reg.upsert(reg)
 		if created {
-			if s.debugging() {
-				s.log.Debug("registered", "site", site.name, "eid", key.String(), "xtr", x.String(), "from", from)
-			}
+			s.log.Info("registered", "site", site.name, "eid", key.Prefix.String(), "iid", key.InstanceID, "xtr", x.String(), "from", from)
 			s.poke()
 		}
 		if changed {
@@ -265,7 +263,7 @@ func samePublished(a, b *published) bool {
 // site-ID and records, authenticated with the site key and the same
 // authentication data length as the register, sent to the register's
 // source address and port (RFC 9301 section 5.7).
-func (s *Server) sendRegisterNotify(site *site, m *wire.MapRegister, to netip.AddrPort) {
+func (s *Server) sendRegisterNotify(out Sender, site *site, m *wire.MapRegister, to netip.AddrPort) {
 	n := wire.MapNotify{
 		XTRIDPresent: m.XTRIDPresent,
 		Nonce:        m.Nonce,
@@ -281,7 +279,7 @@ func (s *Server) sendRegisterNotify(site *site, m *wire.MapRegister, to netip.Ad
 	if err == nil {
 		err = signAuth(b, site.key)
 	}
-	if s.sendEncoded(bp, b, err, to) {
+	if s.sendEncoded(out, bp, b, err, to) {
 		s.ctr.inc(cNotifySent)
 	}
 }
@@ -305,9 +303,7 @@ func (s *Server) expire(now time.Time) time.Time {
 		}
 		s.ctr.inc(cExpired)
 		s.notify.cancel(pendKey{prefix: reg.prefix, xtr: reg.xtr})
-		if s.debugging() {
-			s.log.Debug("registration expired", "site", reg.site, "eid", reg.prefix.String(), "xtr", reg.xtr.String())
-		}
+		s.log.Warn("registration expired: the ETR stopped refreshing it", "site", reg.site, "eid", reg.prefix.Prefix.String(), "iid", reg.prefix.InstanceID, "xtr", reg.xtr.String())
 		jobs = s.republishLocked(e, jobs, nil)
 	}
 	next, _ := s.reg.nextExpiry()

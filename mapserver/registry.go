@@ -57,8 +57,12 @@ type registration struct {
 type prefixEntry struct {
 	prefix EIDPrefix
 	site   string
-	regs   map[xtrKey]*registration
-	pub    *published
+	// regs are the registrations of the prefix, one per xTR, in no
+	// particular order. A slice rather than a map: a prefix has few
+	// registering xTRs (the ETRs of one site), and a map of one costs
+	// about 500 bytes per registered prefix.
+	regs []*registration
+	pub  *published
 	// locKey is the canonical encoding of the merged RLOC-set, to detect
 	// changes.
 	locKey string
@@ -165,11 +169,10 @@ func (r *registry) nextExpiry() (time.Time, bool) {
 func (r *registry) upsert(in *registration) (e *prefixEntry, created, changed bool) {
 	e = r.entries[in.prefix]
 	if e == nil {
-		e = &prefixEntry{prefix: in.prefix, site: in.site, regs: make(map[xtrKey]*registration, 1)}
+		e = &prefixEntry{prefix: in.prefix, site: in.site}
 		r.entries[in.prefix] = e
 	}
-	old := e.regs[in.xtr]
-	if old != nil {
+	if _, old := e.find(in.xtr); old != nil {
 		changed = old.proxy != in.proxy || !sameRecord(&old.record, &in.record)
 		in.seq = old.seq
 		if changed {
@@ -183,7 +186,7 @@ func (r *registry) upsert(in *registration) (e *prefixEntry, created, changed bo
 	}
 	r.seq++
 	in.seq = r.seq
-	e.regs[in.xtr] = in
+	e.regs = append(e.regs, in)
 	r.perSite[in.site]++
 	heap.Push(&r.expiry, expiryItem{at: in.expires, reg: in})
 	return e, true, true
@@ -210,12 +213,15 @@ func sameRecord(a, b *wire.EIDRecord) bool {
 // remove deletes one registration; the entry is deleted when it was the
 // last one. It reports whether the registration existed.
 func (r *registry) remove(e *prefixEntry, x xtrKey) bool {
-	reg := e.regs[x]
+	i, reg := e.find(x)
 	if reg == nil {
 		return false
 	}
 	reg.removed = true
-	delete(e.regs, x)
+	last := len(e.regs) - 1
+	e.regs[i] = e.regs[last]
+	e.regs[last] = nil
+	e.regs = e.regs[:last]
 	if n := r.perSite[reg.site] - 1; n > 0 {
 		r.perSite[reg.site] = n
 	} else {
@@ -244,6 +250,16 @@ func (r *registry) popDue(now time.Time) (*registration, bool) {
 		return reg, true
 	}
 	return nil, false
+}
+
+// find returns the registration of xTR x and its index in e.regs, or nil.
+func (e *prefixEntry) find(x xtrKey) (int, *registration) {
+	for i, reg := range e.regs {
+		if reg.xtr == x {
+			return i, reg
+		}
+	}
+	return -1, nil
 }
 
 // sortedRegs returns the registrations of e, least recently changed first.

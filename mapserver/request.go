@@ -26,6 +26,8 @@ type request struct {
 	// ECM (RFC 9301 section 5.4: the Map-Reply's destination port is the
 	// Map-Request's source port), or the datagram's source port.
 	replyPort uint16
+	// out sends what the request calls for.
+	out Sender
 }
 
 // eid returns the instance-ID and EID address being asked for.
@@ -206,7 +208,7 @@ func (s *Server) proxyReply(r *request, pub *published) {
 	rep := wire.MapReply{Nonce: r.req.Nonce, Records: recs[:]}
 	bp := getBuf()
 	b, err := rep.AppendBinary(*bp)
-	if s.sendEncoded(bp, b, err, to) {
+	if s.sendEncoded(r.out, bp, b, err, to) {
 		s.ctr.inc(cRequestsProxyReplied)
 	}
 }
@@ -223,8 +225,11 @@ func (s *Server) negativeReply(r *request, iid uint32, p netip.Prefix, ttl time.
 		s.ctr.inc(cRequestsDropped)
 		return false
 	}
-	var recs [1]wire.EIDRecord
-	recs[0] = wire.NewEIDRecord(iid, p)
+	var (
+		recs  [1]wire.EIDRecord
+		inner wire.Address
+	)
+	recs[0] = eidRecord(iid, p, &inner)
 	// The Record TTL counts minutes; round up so a sub-minute TTL is not
 	// sent as 0 ("remove at once").
 	recs[0].RecordTTL = uint32((ttl + time.Minute - 1) / time.Minute)
@@ -232,7 +237,7 @@ func (s *Server) negativeReply(r *request, iid uint32, p netip.Prefix, ttl time.
 	rep := wire.MapReply{Nonce: r.req.Nonce, Records: recs[:]}
 	bp := getBuf()
 	b, err := rep.AppendBinary(*bp)
-	if !s.sendEncoded(bp, b, err, to) {
+	if !s.sendEncoded(r.out, bp, b, err, to) {
 		return false
 	}
 	s.ctr.inc(cNegativeReplies)
@@ -265,7 +270,7 @@ func (s *Server) forwardToETR(r *request, pub *published) {
 	ecm.ToETR = true
 	bp := getBuf()
 	b, err := ecm.AppendBinary(*bp)
-	if s.sendEncoded(bp, b, err, netip.AddrPortFrom(etr, ControlPort)) {
+	if s.sendEncoded(r.out, bp, b, err, netip.AddrPortFrom(etr, ControlPort)) {
 		s.ctr.inc(cRequestsForwarded)
 	}
 }
@@ -323,10 +328,10 @@ func (r *request) encapsulation(dst netip.Addr) (wire.ECM, bool) {
 }
 
 // sendEncoded sends the message that AppendBinary returned (b, err) into
-// the pooled buffer bp, and returns bp to the pool. It reports whether the
+// the pooled buffer bp through out, and returns bp to the pool. It reports whether the
 // datagram was handed to the Sender successfully. (Callers encode with a
 // static call so that the message value does not escape to the heap.)
-func (s *Server) sendEncoded(bp *[]byte, b []byte, err error, to netip.AddrPort) bool {
+func (s *Server) sendEncoded(out Sender, bp *[]byte, b []byte, err error, to netip.AddrPort) bool {
 	defer func() {
 		*bp = b[:0]
 		putBuf(bp)
@@ -336,10 +341,24 @@ func (s *Server) sendEncoded(bp *[]byte, b []byte, err error, to netip.AddrPort)
 		s.ctr.inc(cRequestsDropped)
 		return false
 	}
-	if err := s.out.Send(b, to); err != nil {
+	if err := out.Send(b, to); err != nil {
 		s.ctr.inc(cSendErrors)
 		s.warn("send failed", "to", to, "err", err)
 		return false
 	}
 	return true
+}
+
+// eidRecord is wire.NewEIDRecord(iid, p) with the Instance-ID LCAF's inner
+// address in *inner, so that the record can live on the stack.
+func eidRecord(iid uint32, p netip.Prefix, inner *wire.Address) wire.EIDRecord {
+	if iid == 0 {
+		return wire.NewEIDRecord(0, p)
+	}
+	p = p.Masked()
+	*inner = wire.AddrFrom(p.Addr())
+	return wire.EIDRecord{
+		MaskLen: uint8(p.Bits()),
+		EID:     wire.Address{AFI: wire.AFILCAF, LCAFType: wire.LCAFInstanceID, InstanceID: iid, Inner: inner},
+	}
 }

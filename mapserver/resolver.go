@@ -57,7 +57,7 @@ func (s *Server) forwardToMS(r *request, ms netip.AddrPort) {
 	ecm.ToMS = true
 	bp := getBuf()
 	b, err := ecm.AppendBinary(*bp)
-	if s.sendEncoded(bp, b, err, ms) {
+	if s.sendEncoded(r.out, bp, b, err, ms) {
 		s.ctr.inc(cMRForwardedRemote)
 	}
 }

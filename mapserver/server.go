@@ -110,10 +110,33 @@ func New(cfg Config, out Sender, logger *slog.Logger) (*Server, error) {
 // HandlePacket processes one UDP datagram received on the control port:
 // pkt is its payload, from its source and local the address it was received
 // on (used to pick the reply's address family; may be the zero Addr). pkt
-// is not retained. Every outcome is counted in Stats.
+// is not retained. Every outcome is counted in Stats. What the datagram
+// calls for is sent through the Server's Sender. A goroutine that handles
+// many datagrams can use a Worker instead, which also lets it choose the
+// Sender.
 func (s *Server) HandlePacket(pkt []byte, from netip.AddrPort, local netip.Addr) {
+	p := parserPool.Get().(*requestParser)
+	s.handle(p, s.out, pkt, from, local)
+	parserPool.Put(p)
+}
+
+// handle is HandlePacket with the parser state p and the Sender out. A nil
+// p skips the fast path (tests and benchmarks compare the two).
+func (s *Server) handle(p *requestParser, out Sender, pkt []byte, from netip.AddrPort, local netip.Addr) {
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	local = local.Unmap()
+	if p == nil {
+		// No fast path.
+	} else if req, ecm, ok := p.parse(pkt); ok {
+		// The fast path: a Map-Request, plain or encapsulated, parsed
+		// without allocating.
+		if ecm != nil {
+			s.dispatchRequest(&request{req: req, ecm: ecm, from: from, local: local, replyPort: ecm.Source.Port(), out: out}, ecm.ToMS)
+		} else {
+			s.dispatchRequest(&request{req: req, from: from, local: local, replyPort: from.Port(), out: out}, false)
+		}
+		return
+	}
 	msg, err := wire.Parse(pkt)
 	if err != nil {
 		if errors.Is(err, wire.ErrUnknownType) {
@@ -129,7 +152,7 @@ func (s *Server) HandlePacket(pkt []byte, from netip.AddrPort, local netip.Addr)
 			s.ctr.inc(cWrongRole)
 			return
 		}
-		s.handleRegister(m, pkt, from)
+		s.handleRegister(m, pkt, from, out)
 	case *wire.MapNotifyAck:
 		if !s.cfg.MapServer {
 			s.ctr.inc(cWrongRole)
@@ -137,9 +160,9 @@ func (s *Server) HandlePacket(pkt []byte, from netip.AddrPort, local netip.Addr)
 		}
 		s.handleNotifyAck(m, pkt)
 	case *wire.ECM:
-		s.handleECM(m, pkt, from, local)
+		s.handleECM(m, pkt, from, local, out)
 	case *wire.MapRequest:
-		s.dispatchRequest(&request{req: m, from: from, local: local, replyPort: from.Port()}, false)
+		s.dispatchRequest(&request{req: m, from: from, local: local, replyPort: from.Port(), out: out}, false)
 	default:
 		// Map-Reply and Map-Notify are for xTRs. RFC 9301 section 8.3: a
 		// Map-Server that receives a Map-Reply discards it.
@@ -148,10 +171,10 @@ func (s *Server) HandlePacket(pkt []byte, from netip.AddrPort, local netip.Addr)
 }
 
 // handleECM processes an Encapsulated Control Message.
-func (s *Server) handleECM(m *wire.ECM, pkt []byte, from netip.AddrPort, local netip.Addr) {
+func (s *Server) handleECM(m *wire.ECM, pkt []byte, from netip.AddrPort, local netip.Addr, out Sender) {
 	switch in := m.Inner.(type) {
 	case *wire.MapRequest:
-		r := &request{req: in, ecm: m, from: from, local: local, replyPort: m.Source.Port()}
+		r := &request{req: in, ecm: m, from: from, local: local, replyPort: m.Source.Port(), out: out}
 		s.dispatchRequest(r, m.ToMS)
 	case *wire.MapRegister:
 		// An encapsulated Map-Register (as NAT traversal sends them) is
@@ -165,7 +188,7 @@ func (s *Server) handleECM(m *wire.ECM, pkt []byte, from netip.AddrPort, local n
 			s.ctr.incMalformed(wire.ErrorReason(err))
 			return
 		}
-		s.handleRegister(in, payload, from)
+		s.handleRegister(in, payload, from, out)
 	default:
 		s.ctr.inc(cUnsupportedType)
 	}
