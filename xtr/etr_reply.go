@@ -1,0 +1,264 @@
+package xtr
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/lispd/lispd/wire"
+)
+
+// requester is an ITR that asked for one of the ETR's mappings: where the
+// Map-Reply went, and the database prefix it got.
+type requester struct {
+	to  netip.AddrPort
+	iid uint32
+	pfx netip.Prefix
+}
+
+// handleRequest answers a Map-Request for one of the ETR's EIDs with an
+// authoritative Map-Reply (RFC 9301 sections 5.4 and 8.3): ecm is the
+// Encapsulated Control Message a Map-Server forwarded it in, or nil when it
+// came directly. An RLOC-probe (P bit) is answered with a Map-Reply with the
+// P bit, to the probe's source address and port, with the p bit on the
+// probed locator (RFC 9301 section 7.1). Any other request is answered at
+// the first ITR-RLOC of the family the ETR can answer from, at the request's
+// UDP source port (the inner one of an ECM). The first record is answered,
+// as Map-Servers do; requests for EIDs outside the database are dropped and
+// counted. The ITR is remembered for SMRs.
+func (e *ETR) handleRequest(req *wire.MapRequest, ecm *wire.ECM, from netip.AddrPort, local netip.Addr) {
+	e.ctr.inc(eRequestsReceived)
+	if req.SMR {
+		// An SMR solicits a Map-Request from an ITR's map-cache; an
+		// ETR has none (the daemon gives SMRs to its ITR).
+		e.ctr.inc(eSMRsIgnored)
+		return
+	}
+	if len(req.Records) == 0 {
+		e.ctr.inc(eRequestsDropped)
+		return
+	}
+	iid, pfx, ok := req.Records[0].Prefix()
+	if !ok {
+		e.ctr.inc(eRequestsDropped)
+		return
+	}
+	db := e.db.Load()
+	k := db.lookup(iid, pfx.Addr())
+	if k < 0 {
+		e.ctr.inc(eRequestsNotOurs)
+		return
+	}
+	if req.DontMapReply {
+		e.ctr.inc(eRequestsDropped)
+		return
+	}
+	var to netip.AddrPort
+	if req.Probe {
+		to = from
+	} else {
+		port := from.Port()
+		if ecm != nil {
+			port = ecm.Source.Port()
+		}
+		to, ok = replyTarget(req, ecm, from, local, port)
+		if !ok {
+			e.ctr.inc(eRequestsDropped)
+			return
+		}
+	}
+	now := e.now()
+	if !e.replyLim.AllowN(now, 1) {
+		e.ctr.inc(eRepliesRateLimited)
+		return
+	}
+	rec := db.records[k]
+	if req.Probe {
+		locs := slices.Clone(rec.Locators)
+		for j := range locs {
+			// The probed locator is the address the probe came in on;
+			// on a wildcard socket that is unknown, so every local one.
+			probed := locs[j].Local
+			if local.IsValid() && !local.IsUnspecified() {
+				_, ip, _ := locs[j].Address.InstanceIP()
+				probed = ip == local
+			}
+			locs[j].Probed = probed
+		}
+		rec.Locators = locs
+	}
+	rep := wire.MapReply{Probe: req.Probe, Nonce: req.Nonce, Records: []wire.EIDRecord{rec}}
+	b, err := rep.AppendBinary(make([]byte, 0, 128))
+	if err != nil {
+		e.ctr.inc(eSendErrors)
+		e.warn("cannot encode Map-Reply", "eid", pfx, "err", err)
+		return
+	}
+	if err := e.out.Send(b, to); err != nil {
+		e.ctr.inc(eSendErrors)
+		e.warn("cannot send Map-Reply", "to", to, "err", err)
+		return
+	}
+	if req.Probe {
+		e.ctr.inc(eProbeRepliesSent)
+	} else {
+		e.ctr.inc(eRepliesSent)
+	}
+	m := db.maps[k]
+	e.remember(requester{to: to, iid: m.InstanceID, pfx: m.Prefix}, now)
+}
+
+// replyTarget returns where a Map-Reply goes: the first usable ITR-RLOC of
+// the family the reply is sent from (that of the address the request came
+// in on, else of its source), else the first usable one of the other
+// family, else the request's (inner) source address, at port.
+func replyTarget(req *wire.MapRequest, ecm *wire.ECM, from netip.AddrPort, local netip.Addr, port uint16) (netip.AddrPort, bool) {
+	want4 := from.Addr().Is4()
+	if local.IsValid() && !local.IsUnspecified() {
+		want4 = local.Is4()
+	}
+	var other netip.Addr
+	for k := range req.ITRRLOCs {
+		_, ip, ok := req.ITRRLOCs[k].InstanceIP()
+		ip = ip.Unmap()
+		if !ok || !usableUnicast(ip) {
+			continue
+		}
+		if ip.Is4() == want4 {
+			return netip.AddrPortFrom(ip, port), true
+		}
+		if !other.IsValid() {
+			other = ip
+		}
+	}
+	if other.IsValid() {
+		return netip.AddrPortFrom(other, port), true
+	}
+	src := from.Addr()
+	if ecm != nil {
+		src = ecm.Source.Addr().Unmap()
+	}
+	if usableUnicast(src) {
+		return netip.AddrPortFrom(src, port), true
+	}
+	return netip.AddrPort{}, false
+}
+
+// remember records that r.to was sent the mapping of r.pfx, so that a
+// change of it is signalled with an SMR. At the bound the oldest eighth is
+// forgotten.
+func (e *ETR) remember(r requester, now time.Time) {
+	st := e.settings.Load()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.requesters[r]; !ok && len(e.requesters) >= st.maxReq {
+		type aged struct {
+			r requester
+			t time.Time
+		}
+		all := make([]aged, 0, len(e.requesters))
+		for k, t := range e.requesters {
+			all = append(all, aged{k, t})
+		}
+		slices.SortFunc(all, func(a, b aged) int { return a.t.Compare(b.t) })
+		for _, a := range all[:max(len(all)/8, 1)] {
+			delete(e.requesters, a.r)
+		}
+	}
+	e.requesters[r] = now
+}
+
+// pruneRequesters forgets, once a minute, the ITRs whose copy of the
+// mapping has expired (older than the Record TTL).
+func (e *ETR) pruneRequesters(now time.Time) {
+	ttl := e.RecordTTL()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if now.Before(e.nextPrune) {
+		return
+	}
+	e.nextPrune = now.Add(time.Minute)
+	for r, t := range e.requesters {
+		if now.Sub(t) > ttl {
+			delete(e.requesters, r)
+		}
+	}
+}
+
+// Requesters returns how many (ITR, EID-prefix) pairs the ETR remembers for
+// SMRs.
+func (e *ETR) Requesters() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.requesters)
+}
+
+// flushSMRs sends the SMRs a database change queued (RFC 9301 section
+// 6.1), once every Map-Server acknowledged a registration sent after the
+// change or two seconds passed, so that the SMR-invoked Map-Requests find
+// the new mapping. Each is a Map-Request with the S bit, the changed
+// EID-prefix as its record and as its source EID, and the ETR's RLOCs as
+// ITR-RLOCs, sent to the ITR at the address and port its Map-Reply went to.
+// SMRs beyond the rate limit are dropped and counted.
+func (e *ETR) flushSMRs(now time.Time) {
+	st := e.settings.Load()
+	e.mu.Lock()
+	if len(e.smrQueue) == 0 {
+		e.mu.Unlock()
+		return
+	}
+	ready := now.Sub(e.smrChanged) >= smrHoldoff
+	if !ready {
+		ready = true
+		for _, s := range e.servers {
+			if s.lastNotify.Before(e.smrChanged) {
+				ready = false
+				break
+			}
+		}
+	}
+	if !ready {
+		e.mu.Unlock()
+		return
+	}
+	queue := e.smrQueue
+	e.smrQueue = nil
+	e.mu.Unlock()
+	slices.SortFunc(queue, func(a, b requester) int {
+		return cmp.Or(a.to.Compare(b.to), cmp.Compare(a.iid, b.iid), a.pfx.Addr().Compare(b.pfx.Addr()))
+	})
+	queue = slices.Compact(queue)
+	itrRLOCs := make([]wire.Address, 0, len(st.local))
+	for _, a := range st.local {
+		itrRLOCs = append(itrRLOCs, wire.AddrFrom(a))
+	}
+	for _, r := range queue {
+		if len(itrRLOCs) == 0 {
+			e.ctr.inc(eSendErrors)
+			continue
+		}
+		if !e.smrLim.AllowN(now, 1) {
+			e.ctr.inc(eSMRsRateLimited)
+			continue
+		}
+		req := wire.MapRequest{
+			SMR:       true,
+			Nonce:     randomNonce(),
+			SourceEID: eidAddress(r.iid, r.pfx.Addr()),
+			ITRRLOCs:  itrRLOCs,
+			Records:   []wire.RequestRecord{wire.NewRequestRecord(r.iid, r.pfx)},
+		}
+		b, err := req.AppendBinary(make([]byte, 0, 128))
+		if err != nil {
+			e.ctr.inc(eSendErrors)
+			continue
+		}
+		if err := e.out.Send(b, r.to); err != nil {
+			e.ctr.inc(eSendErrors)
+			e.warn("cannot send SMR", "to", r.to, "err", err)
+			continue
+		}
+		e.ctr.inc(eSMRsSent)
+	}
+}

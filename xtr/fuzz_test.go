@@ -1,0 +1,83 @@
+package xtr
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/lispd/lispd/mapcache"
+	"github.com/lispd/lispd/wire"
+)
+
+// seeds returns valid control messages of every kind the xTR handles.
+func seeds(t testing.TB) [][]byte {
+	var out [][]byte
+	add := func(m wire.Message) {
+		b, err := m.AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	rec := wire.NewEIDRecord(0, netip.MustParsePrefix("10.2.0.0/16"))
+	rec.RecordTTL = 10
+	rec.Locators = []wire.Locator{{Priority: 1, Weight: 1, Address: wire.AddrFrom(rlocB)}}
+	add(&wire.MapReply{Nonce: 1, Records: []wire.EIDRecord{rec}})
+	add(&wire.MapReply{Probe: true, Nonce: 2, Records: []wire.EIDRecord{rec}})
+	req := &wire.MapRequest{Nonce: 3, ITRRLOCs: []wire.Address{wire.AddrFrom(rlocA)},
+		Records: []wire.RequestRecord{wire.NewRequestRecord(0, netip.MustParsePrefix("10.1.0.0/24"))}}
+	add(req)
+	smr := *req
+	smr.SMR = true
+	add(&smr)
+	probe := *req
+	probe.Probe = true
+	add(&probe)
+	ecm := wire.NewECM(netip.MustParseAddrPort("192.0.2.50:4342"), netip.MustParseAddrPort("10.1.0.1:4342"), req)
+	ecm.ToETR = true
+	add(ecm)
+	n := &wire.MapNotify{Nonce: 4, AlgorithmID: wire.AlgHMACSHA256128, Records: []wire.EIDRecord{rec}}
+	b, _ := n.AppendBinary(nil)
+	_ = wire.Sign(b, msKey)
+	out = append(out, b)
+	return out
+}
+
+// FuzzITRHandlePacket feeds arbitrary datagrams to an ITR with an
+// outstanding request and a cached mapping: it must never panic, and must
+// not install anything from a datagram without the request's nonce.
+func FuzzITRHandlePacket(f *testing.F) {
+	for _, s := range seeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		i, _, clk := newTestITR(t, nil)
+		insert(t, i.Cache(), &mapcache.Entry{Prefix: netip.MustParsePrefix("10.1.0.0/24"), RLOCs: rlocs("192.0.2.9")})
+		i.miss(i.settings.Load(), netip.MustParseAddr("10.2.0.1"), netip.Addr{}, nil, clk.Now())
+		i.sendFresh()
+		before := i.Cache().Len()
+		i.HandlePacket(pkt, netip.MustParseAddrPort("192.0.2.2:4342"), netip.Addr{})
+		if counter(i.Counters(), "map_replies_accepted") == 0 && i.Cache().Len() != before {
+			t.Fatal("the cache changed without an accepted reply")
+		}
+	})
+}
+
+// FuzzETRHandlePacket feeds arbitrary datagrams to an ETR: it must never
+// panic, and must never answer with anything but a Map-Reply or a
+// Map-Notify-Ack.
+func FuzzETRHandlePacket(f *testing.F) {
+	for _, s := range seeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		e, out, _ := newTestETR(t, nil)
+		e.HandlePacket(pkt, msAddr, netip.MustParseAddr("192.0.2.1"))
+		for _, s := range out.take() {
+			switch s.msg.(type) {
+			case *wire.MapReply, *wire.MapNotifyAck:
+			default:
+				t.Fatalf("answered with %T", s.msg)
+			}
+		}
+	})
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package xtr
+
+const raceEnabled = false
