@@ -39,6 +39,9 @@ type Client struct {
 // daemon (in proxies and tests).
 var _ Backend = (*Client)(nil)
 
+// A Client is an ETRBackend too.
+var _ ETRBackend = (*Client)(nil)
+
 // ClientOption configures a Client.
 type ClientOption func(*Client)
 
@@ -97,6 +100,13 @@ func (c *Client) MapCache(ctx context.Context) ([]MapCacheEntry, error) {
 	var entries []MapCacheEntry
 	err := c.do(ctx, http.MethodGet, "/v1/map-cache", nil, &entries)
 	return entries, err
+}
+
+// ETR returns the ETR's registration state and database.
+func (c *Client) ETR(ctx context.Context) (ETRStatus, error) {
+	var st ETRStatus
+	err := c.do(ctx, http.MethodGet, "/v1/etr", nil, &st)
+	return st, err
 }
 
 // Reload asks the daemon to re-read its config file.

@@ -60,6 +60,9 @@ func routeTable() []route {
 		{http.MethodGet, "/v1/status", (*Server).status},
 		{http.MethodGet, "/v1/registrations", (*Server).registrations},
 		{http.MethodGet, "/v1/map-cache", (*Server).mapCache},
+		{http.MethodGet, "/v1/etr", (*Server).etr},
+		{http.MethodGet, "/v1/sync/status", (*Server).syncStatus},
+		{http.MethodGet, "/v1/sync/peers", (*Server).syncPeers},
 		{http.MethodPost, "/v1/reload", (*Server).reload},
 		{http.MethodPut, "/v1/log-level", (*Server).setLogLevel},
 	}
@@ -338,6 +341,29 @@ func (s *Server) mapCache(r *http.Request) (any, error) {
 		}
 	}
 	return entries, nil
+}
+
+func (s *Server) etr(r *http.Request) (any, error) {
+	b, ok := s.backend.(ETRBackend)
+	if !ok {
+		return nil, WithKind(ErrUnavailable, errors.New("this daemon has no ETR"))
+	}
+	st, err := b.ETR(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	if st.Database == nil {
+		st.Database = []ETRMapping{}
+	}
+	for i := range st.Database {
+		if st.Database[i].RLOCs == nil {
+			st.Database[i].RLOCs = []RLOC{}
+		}
+	}
+	if st.MapServers == nil {
+		st.MapServers = []ETRRegistration{}
+	}
+	return st, nil
 }
 
 func (s *Server) reload(r *http.Request) (any, error) {

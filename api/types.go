@@ -12,6 +12,9 @@
 //	GET  /v1/status          Status
 //	GET  /v1/registrations   []Registration
 //	GET  /v1/map-cache       []MapCacheEntry
+//	GET  /v1/etr             ETRStatus (daemons that implement ETRBackend)
+//	GET  /v1/sync/status     SyncStatus (daemons that implement SyncBackend)
+//	GET  /v1/sync/peers      []SyncPeer (the same, peers only)
 //	POST /v1/reload          ReloadResult
 //	PUT  /v1/log-level       LogLevel in, LogLevel out
 //
@@ -206,6 +209,72 @@ type MapCacheEntry struct {
 	MapVersion uint16 `json:"version"`
 	// LastUsed is when a packet last matched the entry; absent if never.
 	LastUsed time.Time `json:"last_used,omitzero"`
+}
+
+// ETRBackend is implemented by daemons with an ETR; the Server answers
+// GET /v1/etr through it (ErrUnavailable for a Backend without it, or when
+// the daemon has no etr role). It is separate from Backend so that existing
+// Backends keep compiling.
+type ETRBackend interface {
+	// ETR reports the ETR's registration state and EID database.
+	ETR(ctx context.Context) (ETRStatus, error)
+}
+
+// ETRStatus is the ETR's view of its registrations: its identity, its
+// EID database and its state with each Map-Server.
+type ETRStatus struct {
+	// XTRID is the xTR-ID the ETR registers with.
+	XTRID XTRID `json:"xtr_id"`
+	// SiteID is the site-ID the ETR registers with.
+	SiteID uint64 `json:"site_id"`
+	// TTLSeconds is the Record TTL of its mappings, in seconds.
+	TTLSeconds uint32 `json:"ttl_seconds"`
+	// ProxyReply is the P bit of its Map-Registers.
+	ProxyReply bool `json:"proxy_reply"`
+	// Database is the EID database.
+	Database []ETRMapping `json:"database"`
+	// MapServers is the registration state with each Map-Server.
+	MapServers []ETRRegistration `json:"map_servers"`
+}
+
+// ETRMapping is one EID prefix of an ETR's database.
+type ETRMapping struct {
+	// InstanceID is the 24-bit LISP Instance ID.
+	InstanceID uint32 `json:"iid"`
+	// EIDPrefix is the prefix.
+	EIDPrefix netip.Prefix `json:"eid_prefix"`
+	// RLOCs are its locators (Local marks this xTR's own).
+	RLOCs []RLOC `json:"rlocs"`
+}
+
+// The states of ETRRegistration.State.
+const (
+	ETRStateRegistering = "registering" // no Map-Notify yet
+	ETRStateUp          = "up"          // acknowledged within 3 register intervals
+	ETRStateDown        = "down"        // no acknowledgment for 3 register intervals
+)
+
+// ETRRegistration is an ETR's registration with one Map-Server.
+type ETRRegistration struct {
+	// MapServer is the Map-Server's address and port.
+	MapServer netip.AddrPort `json:"map_server"`
+	// State is ETRStateRegistering, ETRStateUp or ETRStateDown.
+	State string `json:"state"`
+	// LastRegister is when the last Map-Register was sent; absent if never.
+	LastRegister time.Time `json:"last_register,omitzero"`
+	// LastNotify is when a Map-Notify last acknowledged one; absent if
+	// never.
+	LastNotify time.Time `json:"last_notify,omitzero"`
+	// RegistersSent counts Map-Registers sent to it.
+	RegistersSent uint64 `json:"registers_sent"`
+	// NotifiesReceived counts acknowledging Map-Notifies from it.
+	NotifiesReceived uint64 `json:"notifies_received"`
+	// AuthFailures counts Map-Notifies from it that failed authentication.
+	AuthFailures uint64 `json:"auth_failures"`
+	// KeyID is the Key ID of the Map-Registers.
+	KeyID uint8 `json:"key_id"`
+	// Algorithm names the authentication algorithm ("hmac-sha-256" ...).
+	Algorithm string `json:"algorithm"`
 }
 
 // ReloadResult is the answer to POST /v1/reload.

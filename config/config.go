@@ -43,6 +43,10 @@ type Config struct {
 	Control     Control      `toml:"control" doc:"The LISP control-plane sockets (Map-Register, Map-Request, Map-Notify...)."`
 	MapServer   *MapServer   `toml:"map-server" doc:"The Map-Server role (RFC 9301 Section 8.2); required when daemon.roles has \"ms\"."`
 	MapResolver *MapResolver `toml:"map-resolver" doc:"The Map-Resolver role (RFC 9301 Section 8.4); required when daemon.roles has \"mr\"."`
+	Dataplane   *Dataplane   `toml:"dataplane" doc:"The xTR packet path (RFC 9300): RLOCs, UDP 4341 sockets and the EID-side TUN device; required when daemon.roles has \"itr\" or \"etr\"."`
+	ITR         *ITR         `toml:"itr" doc:"The Ingress Tunnel Router role: map-cache, Map-Requests, RLOC-probing; required when daemon.roles has \"itr\"."`
+	ETR         *ETR         `toml:"etr" doc:"The Egress Tunnel Router role: EID database and its registration with Map-Servers; required when daemon.roles has \"etr\"."`
+	Sync        *Sync        `toml:"sync" reload:"restart" doc:"The synchronization set: the peer ITRs whose map-caches this ITR keeps in step (needs the itr role)."`
 }
 
 // Daemon is the [daemon] section.

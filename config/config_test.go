@@ -19,7 +19,7 @@ func TestExamplesLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"examples/mr.toml", "examples/ms-mr.toml", "examples/ms.toml"}
+	want := []string{"examples/mr.toml", "examples/ms-mr.toml", "examples/ms.toml", "examples/xtr-ms-mr.toml", "examples/xtr.toml"}
 	if !reflect.DeepEqual(files, want) {
 		t.Fatalf("examples = %v, want %v", files, want)
 	}
@@ -291,8 +291,8 @@ func TestErrors(t *testing.T) {
 			[]string{`lispd.toml:10: map-server.site[0].authentication_key: unknown key (did you mean "authentication-key"?)`},
 		},
 		{
-			"unknown section", base + "[itr]\nmap-resolvers = []\n",
-			[]string{`lispd.toml:14: itr: unknown key`},
+			"unknown section", base + "[pxtr]\nmap-resolvers = []\n",
+			[]string{`lispd.toml:14: pxtr: unknown key`},
 		},
 		{
 			"unknown array table", base + "[[map-server.sites]]\nname = \"x\"\n",

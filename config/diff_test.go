@@ -57,7 +57,7 @@ func TestDiffNone(t *testing.T) {
 func TestDiffChanges(t *testing.T) {
 	old := mustParse(t, diffBase)
 	src := diffBase
-	src = strings.Replace(src, `roles = ["ms", "mr"]`, `roles = ["ms", "mr", "itr"]`, 1)
+	src = strings.Replace(src, `roles = ["ms", "mr"]`, `roles = ["mr", "ms"]`, 1)
 	src = strings.Replace(src, `log-level = "info"`, "log-level = \"debug\"\napi-socket = \"/tmp/x.sock\"\nmetrics-listen = \"127.0.0.1:9\"", 1)
 	src = strings.Replace(src, `listen = ["0.0.0.0:4342"]`, `listen = ["0.0.0.0:4343"]`, 1)
 	src = strings.Replace(src, `authentication-key = "kb"`, `authentication-key = "kb2"`, 1)

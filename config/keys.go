@@ -99,6 +99,12 @@ var typeNames = map[reflect.Type]string{
 	reflect.TypeFor[Algorithm]():      "algorithm",
 	reflect.TypeFor[EIDPrefix]():      "EID prefix",
 	reflect.TypeFor[MapServerRef]():   "map-server",
+	reflect.TypeFor[uint32]():         "integer",
+	reflect.TypeFor[uint64]():         "integer",
+	reflect.TypeFor[netip.Addr]():     "IP address",
+	reflect.TypeFor[netip.Prefix]():   "prefix",
+	reflect.TypeFor[MissPolicy]():     "miss policy",
+	reflect.TypeFor[XTRID]():          "xTR-ID",
 }
 
 func typeName(t reflect.Type) string {

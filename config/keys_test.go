@@ -95,7 +95,9 @@ func TestKeysTypesAndFlags(t *testing.T) {
 // TestDefaultsMatchKeys checks that the defaults Parse fills in are the
 // ones Keys documents, by decoding each documented default on its own.
 func TestDefaultsMatchKeys(t *testing.T) {
-	c, err := Parse([]byte("[daemon]\nroles = [\"ms\", \"mr\"]\n[map-server]\n[[map-server.site]]\nname = \"a\"\nauthentication-key = \"k\"\neid-prefixes = [\"10.0.0.0/8\"]\n[map-resolver]\n"), "x")
+	c, err := Parse([]byte("[daemon]\nroles = [\"ms\", \"mr\", \"itr\", \"etr\"]\n[map-server]\n[[map-server.site]]\nname = \"a\"\nauthentication-key = \"k\"\neid-prefixes = [\"10.0.0.0/8\"]\n[map-resolver]\n"+
+		"[dataplane]\nrlocs = [\"192.0.2.1\"]\n[itr]\nmap-resolvers = [\"192.0.2.9\"]\n[etr]\n[[etr.map-server]]\naddress = \"192.0.2.9\"\nauthentication-key = \"k\"\n"+
+		"[[etr.eid]]\nprefix = \"10.0.0.0/8\"\nrlocs = [{address = \"192.0.2.1\"}]\n[sync]\n"), "x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,6 +107,12 @@ func TestDefaultsMatchKeys(t *testing.T) {
 		"map-server":      reflect.ValueOf(*c.MapServer),
 		"map-server.site": reflect.ValueOf(c.MapServer.Sites[0]),
 		"map-resolver":    reflect.ValueOf(*c.MapResolver),
+		"dataplane":       reflect.ValueOf(*c.Dataplane),
+		"itr":             reflect.ValueOf(*c.ITR),
+		"etr":             reflect.ValueOf(*c.ETR),
+		"etr.map-server":  reflect.ValueOf(c.ETR.MapServers[0]),
+		"etr.eid.rlocs":   reflect.ValueOf(c.ETR.EIDs[0].RLOCs[0]),
+		"sync":            reflect.ValueOf(*c.Sync),
 	}
 	checked := 0
 	for _, k := range Keys() {

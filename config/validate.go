@@ -33,6 +33,8 @@ func validate(c *Config, d *decoder) {
 	if c.MapResolver != nil {
 		validateMapResolver(c, d)
 	}
+	validateXTR(c, d)
+	validateSync(c, d)
 }
 
 func validateDaemon(c *Config, d *decoder) {

@@ -78,10 +78,10 @@ func (d *Daemon) Registrations(ctx context.Context) ([]api.Registration, error) 
 	return out, nil
 }
 
-// MapCache implements api.Backend. A daemon without the itr role has no
-// map-cache, so the list is empty.
+// MapCache implements api.Backend: the ITR's map-cache (xtr.go). A daemon
+// without the itr role has no map-cache, so the list is empty.
 func (d *Daemon) MapCache(ctx context.Context) ([]api.MapCacheEntry, error) {
-	return []api.MapCacheEntry{}, nil
+	return d.mapCacheView(), nil
 }
 
 // SetLogLevel implements api.Backend.

@@ -1,8 +1,9 @@
 // Package daemon is lispd itself: it builds the roles a config file asks for
-// (today the Map-Server and Map-Resolver), binds their control-plane UDP
-// sockets, serves the local API and the Prometheus metrics, and applies a
-// reloaded config by changing only what differs. cmd/lispd is a thin main
-// around it; tests and the lab run it in-process from a config string.
+// (Map-Server, Map-Resolver, ITR, ETR), binds their control-plane UDP
+// sockets and the xTR data plane, serves the local API and the Prometheus
+// metrics, and applies a reloaded config by changing only what differs.
+// cmd/lispd is a thin main around it; tests and the lab run it in-process
+// from a config string.
 //
 // Lock order: Daemon.mu (config and reload) before controlPlane.mu. Nothing
 // is sent on a socket while Daemon.mu is held.
@@ -24,6 +25,7 @@ import (
 
 	"github.com/lispd/lispd/api"
 	"github.com/lispd/lispd/config"
+	"github.com/lispd/lispd/dataplane"
 	"github.com/lispd/lispd/mapserver"
 	"github.com/lispd/lispd/wire"
 )
@@ -38,6 +40,15 @@ type Options struct {
 	// APISocket overrides daemon.api-socket when not empty (tests use a
 	// temporary directory).
 	APISocket string
+	// DataDevice, when set, is the EID-side device of the itr and etr roles
+	// instead of the TUN device of [dataplane] (the embedded lab and tests
+	// use dataplane.NewMemDevicePair, which needs no root). Run owns it and
+	// closes it when it stops.
+	DataDevice dataplane.Device
+	// DataConn, when set, is the UDP 4341 endpoint of the itr and etr
+	// roles instead of the sockets of dataplane.data-listen (e.g. a
+	// dataplane.MemNetwork Conn). Run owns it and closes it when it stops.
+	DataConn dataplane.Conn
 }
 
 // Daemon is one running lispd.
@@ -49,6 +60,8 @@ type Daemon struct {
 	reg     *prometheus.Registry
 
 	ms      *mapserver.Server // nil unless the ms or mr role is on
+	x       xtrRoles          // the itr and etr roles (xtr.go)
+	sync    syncRole          // the synchronization set (sync.go)
 	control *controlPlane
 
 	mu        sync.Mutex // guards cfg and metricsStop
@@ -68,8 +81,8 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 		return nil, errors.New("daemon: nil config")
 	}
 	for _, r := range cfg.Daemon.Roles {
-		if r != config.RoleMapServer && r != config.RoleMapResolver {
-			return nil, fmt.Errorf("%w: %q (this build plays %q and %q)", ErrRoleNotAvailable, r, config.RoleMapServer, config.RoleMapResolver)
+		if !slices.Contains(config.Roles(), r) {
+			return nil, fmt.Errorf("%w: %q (this build plays %v)", ErrRoleNotAvailable, r, config.Roles())
 		}
 	}
 	if opts.Stderr == nil {
@@ -101,7 +114,13 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 			return nil, fmt.Errorf("daemon: %w", err)
 		}
 		d.ms = ms
-		d.control.handler = ms.HandlePacket
+		d.control.setMapServer(ms)
+	}
+	if err := d.newXTR(cfg); err != nil { // xtr.go
+		return nil, err
+	}
+	if err := d.newSync(cfg); err != nil { // sync.go
+		return nil, err
 	}
 	d.reg.MustRegister(&statsCollector{d: d})
 	return d, nil
@@ -165,6 +184,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 				errc <- fmt.Errorf("daemon: mapserver: %w", err)
 			}
 		}()
+	}
+	if err := d.startXTR(ctx, cfg, &wg, errc); err != nil { // xtr.go
+		cancel()
+		wg.Wait()
+		return err
+	}
+	if err := d.startSync(ctx, &wg, errc); err != nil { // sync.go
+		cancel()
+		wg.Wait()
+		return err
 	}
 	d.mu.Lock()
 	d.metrics = newRestartable(ctx, &wg, errc)
@@ -250,6 +279,10 @@ func (d *Daemon) apply(old, next *config.Config) error {
 		next.Daemon.APISocket = old.Daemon.APISocket
 		next.Daemon.LogFormat = old.Daemon.LogFormat
 	}
+	xc, err := d.prepareXTR(old, next) // xtr.go
+	if err != nil {
+		return fmt.Errorf("reload refused, the running config stays: %w", err)
+	}
 	if d.ms != nil {
 		msCfg, err := mapServerConfig(next)
 		if err != nil {
@@ -261,6 +294,9 @@ func (d *Daemon) apply(old, next *config.Config) error {
 		if err := d.ms.SetResolver(msCfg.Resolver); err != nil {
 			return fmt.Errorf("reload: resolver: %w", err)
 		}
+	}
+	if err := d.applyXTR(xc); err != nil {
+		return fmt.Errorf("reload: %w", err)
 	}
 	if ch.ListenersChanged {
 		if err := d.control.set(next.Control.Listen); err != nil {
@@ -340,6 +376,8 @@ func (d *Daemon) counters() map[string]uint64 {
 	for name, v := range d.control.stats() {
 		out["control_"+name] = v
 	}
+	d.xtrCounters(out)
+	d.syncCounters(out) // sync.go
 	return out
 }
 

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -490,5 +492,38 @@ roles = ["itr"]
 	}
 	if _, err := New(cfg, Options{}); !errors.Is(err, ErrRoleNotAvailable) {
 		t.Fatalf("New with role itr: err = %v, want ErrRoleNotAvailable", err)
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := strings.Replace(fmt.Sprintf(msConfig, "3m", ""), `log-level = "debug"`,
+		`log-level = "debug"`+"\nmetrics-listen = \""+addr+"\"", 1)
+	td := startDaemon(t, cfg)
+	etr := newPeer(t)
+	etr.send(register(t, wire.AlgHMACSHA196, "key-a", 1, 0, "10.1.0.0/16", "192.0.2.1"), td.addr)
+	if etr.recv(3*time.Second) == nil {
+		t.Fatal("no Map-Notify")
+	}
+	var body string
+	waitFor(t, "metrics endpoint", func() bool {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == 200
+	})
+	for _, want := range []string{"lispd_mapserver_register_ok_total 1", "lispd_control_received_total", "go_goroutines"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }
