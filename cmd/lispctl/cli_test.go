@@ -193,6 +193,10 @@ site-b  10.2.0.0/16           192.0.2.2    1/100    up     192.0.2.2:4342  5s ag
 	}
 }
 
+// noRegistrationHint ends the message of a registrations filter that
+// matched nothing.
+const noRegistrationHint = `no ETR has registered it; check the ETR ("lispctl etr show" there) and the mapserver_register_* counters of "lispctl status" here`
+
 func TestRegistrationsFilters(t *testing.T) {
 	socket, _ := startDaemon(t, data)
 	show := func(args ...string) ([]string, result) {
@@ -233,11 +237,11 @@ func TestRegistrationsFilters(t *testing.T) {
 	// Nothing matching a filter: exit 1, an empty JSON list, a message.
 	got, r := show("192.168.0.1")
 	if r.code != 1 || len(got) != 0 || strings.TrimSpace(r.stdout) != "[]" ||
-		r.stderr != "lispctl: no registration matches 192.168.0.1\n" {
+		r.stderr != "lispctl: no registration covers 192.168.0.1 in any instance: "+noRegistrationHint+"\n" {
 		t.Errorf("no match: %+v", r)
 	}
 	r = cli(t, socket, "registrations", "show", "--site", "nope", "10.1.2.3")
-	if r.code != 1 || r.stdout != "" || r.stderr != "lispctl: no registration matches 10.1.2.3 in site \"nope\"\n" {
+	if r.code != 1 || r.stdout != "" || r.stderr != "lispctl: no registration covers 10.1.2.3 in site \"nope\": "+noRegistrationHint+"\n" {
 		t.Errorf("no match (table): %+v", r)
 	}
 	for _, bad := range [][]string{{"10.1.2.300"}, {"iid:x/10.0.0.0/8"}, {"iid:5/10.0.0.0/8", "--iid", "6"}, {"--iid", "16777216"}, {"a", "b"}} {
@@ -408,7 +412,7 @@ func TestEveryCommandDocumented(t *testing.T) {
 	var walk func(c *cobra.Command)
 	n := 0
 	walk = func(c *cobra.Command) {
-		if c.Hidden || c.Name() == "help" || c.Name() == "completion" {
+		if c.Hidden || c.Name() == "help" {
 			return
 		}
 		n++

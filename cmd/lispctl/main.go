@@ -100,6 +100,9 @@ func errorMessage(err error) string {
 	var se *api.StatusError
 	switch {
 	case errors.As(err, &un):
+		if un.Reason == api.ReasonPermission {
+			return permissionMessage(un.Socket)
+		}
 		return un.Message()
 	case errors.As(err, &se):
 		return se.Message

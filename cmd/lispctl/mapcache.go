@@ -67,8 +67,18 @@ output to one instance. Nothing matching a filter is an error (exit status 1).`,
 				}
 			}
 			if len(sel) == 0 {
+				if len(entries) == 0 {
+					if err := missingRole(cmd, c, "itr", "so it has no map-cache",
+						`run "lispctl map-cache show" on an xTR`); err != nil {
+						return err
+					}
+				}
 				if f.active() {
-					return errors.New("no map-cache entry matches " + describeFilter(f, ""))
+					hint := "the ITR has not needed it, or the mapping expired"
+					if f.addr.IsValid() {
+						hint += fmt.Sprintf(`; "lispctl lookup %s --mr MAP-RESOLVER" asks the mapping system`, f.text)
+					}
+					return errors.New("no map-cache entry " + describeFilter(f, "") + ": " + hint)
 				}
 				if !jsonOutput(cmd) {
 					fmt.Fprintln(cmd.ErrOrStderr(), "the map-cache is empty")

@@ -71,8 +71,15 @@ asked for a Map-Notify; STATE is the RLOC's reachability.`,
 				}
 			}
 			if len(sel) == 0 {
+				if len(regs) == 0 && site == "" {
+					if err := missingRole(cmd, c, "ms", "so it holds no registrations",
+						`run "lispctl registrations show" on the Map-Server, or "lispctl etr show" here for this ETR's registration state`); err != nil {
+						return err
+					}
+				}
 				if f.active() || site != "" {
-					return errors.New("no registration matches " + describeFilter(f, site))
+					return errors.New("no registration " + describeFilter(f, site) +
+						`: no ETR has registered it; check the ETR ("lispctl etr show" there) and the mapserver_register_* counters of "lispctl status" here`)
 				}
 				if !jsonOutput(cmd) {
 					fmt.Fprintln(cmd.ErrOrStderr(), "no registrations")
@@ -120,17 +127,36 @@ func printRegistrations(cmd *cobra.Command, a *app, regs []api.Registration) err
 	return w.Flush()
 }
 
-// describeFilter prints a filter for "no ... matches" messages.
+// describeFilter prints a filter for "no ... <filter>" messages: "covers
+// 10.1.2.3 in any instance", "inside 10.0.0.0/8 in instance 7", "in site
+// \"a\"".
 func describeFilter(f eidFilter, site string) string {
 	var parts []string
-	if f.text != "" {
-		parts = append(parts, f.text)
+	switch {
+	case f.addr.IsValid():
+		parts = append(parts, "covers "+f.text)
+	case f.prefix.IsValid():
+		parts = append(parts, "inside "+f.text)
 	}
-	if f.hasIID && !strings.HasPrefix(f.text, "iid:") {
+	switch {
+	case f.hasIID && !strings.HasPrefix(f.text, "iid:"):
 		parts = append(parts, fmt.Sprintf("in instance %d", f.iid))
+	case !f.hasIID && f.text != "" && site == "":
+		parts = append(parts, "in any instance")
 	}
 	if site != "" {
 		parts = append(parts, fmt.Sprintf("in site %q", site))
 	}
 	return strings.Join(parts, " ")
+}
+
+// missingRole returns an error when the daemon behind c does not play
+// role, saying so (why) and where to look instead; nil when it plays the
+// role or its roles cannot be told.
+func missingRole(cmd *cobra.Command, c *api.Client, role, why, instead string) error {
+	st, err := c.Status(cmd.Context())
+	if err != nil || len(st.Roles) == 0 || slices.Contains(st.Roles, role) {
+		return nil
+	}
+	return fmt.Errorf("this lispd plays %s, not %s, %s; %s", strings.Join(st.Roles, ", "), role, why, instead)
 }

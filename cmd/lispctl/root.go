@@ -75,17 +75,23 @@ Map-Resolver and xTR daemon) through its local API socket.
 
 Commands are noun-verb: "lispctl registrations show", "lispctl map-cache show".
 Results are printed on stdout as tables, or as stable JSON with --json;
-diagnostics go to stderr.
+diagnostics go to stderr. Every command has --help with examples, and
+"lispctl completion" prints a shell completion script.
 
-Exit status:
+lispctl finds lispd through its API socket: --socket, else $LISPD_SOCKET,
+else /run/lispd/lispd.sock (daemon.api-socket in lispd.toml). Using it needs
+root or membership of the socket's group.
+
+Exit status, for scripts:
   0  success
-  1  the operation failed, or nothing matched
+  1  the operation failed, or nothing matched (e.g. no map-cache entry covers the EID)
   2  usage error (bad command, flag or argument)
   3  lispd is unreachable (socket missing, refused, permission denied, no answer)`,
 		Example: `  lispctl status
   lispctl registrations show --site site-a
   lispctl map-cache show 10.1.2.3 --iid 1000 --json
-  lispctl --socket /tmp/lispd.sock reload`,
+  lispctl --socket /tmp/lispd.sock reload
+  lispctl status >/dev/null 2>&1; [ $? -eq 3 ] && echo "lispd is down"`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          noArgs,
@@ -96,14 +102,15 @@ Exit status:
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
-	root.CompletionOptions.HiddenDefaultCmd = true
+	// "lispctl completion" (completion.go) replaces cobra's default.
+	root.CompletionOptions.DisableDefaultCmd = true
 
 	defSocket := api.DefaultSocket
 	if s := a.getenv(socketEnv); s != "" {
 		defSocket = s
 	}
 	pf := root.PersistentFlags()
-	pf.String(flagSocket, defSocket, "path of lispd's API socket (default from $"+socketEnv+" if set)")
+	pf.String(flagSocket, defSocket, "path of lispd's API socket; $"+socketEnv+", when set, changes the default")
 	pf.Bool(flagJSON, false, "print results as JSON")
 	pf.Duration(flagTimeout, api.DefaultTimeout, "time limit for each request to lispd")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
