@@ -3,6 +3,8 @@ package dataplane
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/lispd/lispd/internal/inet"
 )
 
 // IP protocol numbers and header sizes used on the packet path.
@@ -144,52 +146,18 @@ func transport(p []byte, h ipHeader) (proto uint8, off int, ok bool) {
 }
 
 // checksumAdd adds b to the ones'-complement sum acc (not yet folded).
-func checksumAdd(acc uint64, b []byte) uint64 {
-	for len(b) >= 8 {
-		v := binary.BigEndian.Uint64(b)
-		acc += v >> 32
-		acc += v & 0xffffffff
-		b = b[8:]
-	}
-	if len(b) >= 4 {
-		acc += uint64(binary.BigEndian.Uint32(b))
-		b = b[4:]
-	}
-	if len(b) >= 2 {
-		acc += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		acc += uint64(b[0]) << 8
-	}
-	return acc
-}
+func checksumAdd(acc uint64, b []byte) uint64 { return inet.Sum(acc, b) }
 
 // checksumFold folds acc to 16 bits and complements it.
-func checksumFold(acc uint64) uint16 {
-	for acc>>16 != 0 {
-		acc = (acc & 0xffff) + acc>>16
-	}
-	return ^uint16(acc)
-}
+func checksumFold(acc uint64) uint16 { return inet.Fold(acc) }
 
 // checksum is the Internet checksum of b (RFC 1071).
-func checksum(b []byte) uint16 { return checksumFold(checksumAdd(0, b)) }
+func checksum(b []byte) uint16 { return inet.Checksum(b) }
 
 // pseudoHeaderSum is the unfolded sum of the IPv4 or IPv6 pseudo-header for a
 // transport segment of length l with protocol proto.
 func pseudoHeaderSum(src, dst netip.Addr, proto uint8, l int) uint64 {
-	var acc uint64
-	if src.Is4() {
-		s, d := src.As4(), dst.As4()
-		acc = checksumAdd(acc, s[:])
-		acc = checksumAdd(acc, d[:])
-	} else {
-		s, d := src.As16(), dst.As16()
-		acc = checksumAdd(acc, s[:])
-		acc = checksumAdd(acc, d[:])
-	}
-	return acc + uint64(proto) + uint64(l)
+	return inet.PseudoHeaderSum(src, dst, proto, l)
 }
 
 // setIPv4Checksum recomputes the header checksum of the IPv4 header h.

@@ -3,6 +3,8 @@ package wire
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/lispd/lispd/internal/inet"
 )
 
 // ECM is an Encapsulated Control Message (type 8, RFC 9301 section 5.8): a
@@ -274,39 +276,12 @@ func (m *ECM) AppendBinary(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-// checksum returns the Internet checksum (RFC 1071) of b added to the partial
-// one's-complement sum: the value to store in a zeroed checksum field, or 0
-// when b already holds a correct checksum.
-func checksum(sum uint32, b []byte) uint16 {
-	for len(b) >= 2 {
-		sum += uint32(b[0])<<8 | uint32(b[1])
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
-}
+// checksum returns the Internet checksum of b added to the partial sum: 0
+// when b holds a correct checksum.
+func checksum(sum uint32, b []byte) uint16 { return inet.Fold(inet.Sum(uint64(sum), b)) }
 
 // udpChecksum returns the checksum of the UDP datagram seg (its checksum
-// field included) with the IPv4 or IPv6 pseudo-header of src and dst.
+// field included) with the pseudo-header of src and dst: 0 when correct.
 func udpChecksum(src, dst netip.Addr, seg []byte) uint16 {
-	var sum uint32
-	if src.Is4() {
-		s, d := src.As4(), dst.As4()
-		sum += (uint32(s[0])<<8 | uint32(s[1])) + (uint32(s[2])<<8 | uint32(s[3]))
-		sum += (uint32(d[0])<<8 | uint32(d[1])) + (uint32(d[2])<<8 | uint32(d[3]))
-	} else {
-		s, d := src.As16(), dst.As16()
-		for i := 0; i < 16; i += 2 {
-			sum += uint32(s[i])<<8 | uint32(s[i+1])
-			sum += uint32(d[i])<<8 | uint32(d[i+1])
-		}
-		sum += uint32(len(seg)) >> 16
-	}
-	sum += protoUDP + uint32(len(seg))&0xffff
-	return checksum(sum, seg)
+	return inet.TransportChecksum(src, dst, protoUDP, seg)
 }
