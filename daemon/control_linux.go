@@ -4,7 +4,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -15,11 +14,12 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/lispd/lispd/internal/inet"
 	"github.com/lispd/lispd/mapserver"
 )
 
 // sockaddrLen holds a sockaddr_in or a sockaddr_in6.
-const sockaddrLen = unix.SizeofSockaddrInet6
+const sockaddrLen = inet.SockaddrLen
 
 // controlSocket is one bound socket of a group.
 type controlSocket struct {
@@ -294,31 +294,11 @@ func (r *reader) readError() {
 }
 
 // parseSockaddr decodes a sockaddr_in or sockaddr_in6.
-func parseSockaddr(b *[sockaddrLen]byte) netip.AddrPort {
-	port := binary.BigEndian.Uint16(b[2:4])
-	switch binary.NativeEndian.Uint16(b[0:2]) {
-	case unix.AF_INET:
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port)
-	case unix.AF_INET6:
-		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])), port)
-	}
-	return netip.AddrPort{}
-}
+func parseSockaddr(b *[sockaddrLen]byte) netip.AddrPort { return inet.ParseSockaddr(b) }
 
 // putSockaddr encodes ap into b and returns the sockaddr's length.
 func putSockaddr(b *[sockaddrLen]byte, ap netip.AddrPort, is6 bool) uint32 {
-	*b = [sockaddrLen]byte{}
-	binary.BigEndian.PutUint16(b[2:4], ap.Port())
-	if !is6 {
-		binary.NativeEndian.PutUint16(b[0:2], unix.AF_INET)
-		a := ap.Addr().As4()
-		copy(b[4:8], a[:])
-		return unix.SizeofSockaddrInet4
-	}
-	binary.NativeEndian.PutUint16(b[0:2], unix.AF_INET6)
-	a := ap.Addr().As16()
-	copy(b[8:24], a[:])
-	return unix.SizeofSockaddrInet6
+	return inet.PutSockaddr(b, ap, is6)
 }
 
 // txBatch is a reader's outgoing batch: a mapserver.Sender that copies each

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/lispd/lispd/internal/inet"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,7 +24,7 @@ const (
 	gsoMaxSegments     = 64 // UDP_MAX_SEGMENTS in older kernels
 	maxIPv4UDPPayload  = 1<<16 - 1 - ipv4HeaderLen - udpHeaderLen
 	maxIPv6UDPPayload  = 1<<16 - 1 - udpHeaderLen
-	sockaddrStorageLen = unix.SizeofSockaddrInet6 // 28: holds both families
+	sockaddrStorageLen = inet.SockaddrLen // 28: holds both families
 	// oobSize holds, per message, the TOS and TTL control messages (and on
 	// send a UDP_SEGMENT one).
 	oobSize = 96
@@ -298,31 +299,11 @@ func (c *UDPConn) Read(bufs [][]byte, sizes []int, meta []Meta, offset int) (int
 }
 
 // parseSockaddr decodes a sockaddr_in or sockaddr_in6.
-func parseSockaddr(b *[sockaddrStorageLen]byte) netip.AddrPort {
-	port := binary.BigEndian.Uint16(b[2:4])
-	switch binary.NativeEndian.Uint16(b[0:2]) {
-	case unix.AF_INET:
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port)
-	case unix.AF_INET6:
-		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])), port)
-	}
-	return netip.AddrPort{}
-}
+func parseSockaddr(b *[sockaddrStorageLen]byte) netip.AddrPort { return inet.ParseSockaddr(b) }
 
-// putSockaddr encodes ap into b and returns the sockaddr length.
+// putSockaddr encodes ap into b and returns the sockaddr's length.
 func putSockaddr(b *[sockaddrStorageLen]byte, ap netip.AddrPort, is6 bool) uint32 {
-	*b = [sockaddrStorageLen]byte{}
-	binary.BigEndian.PutUint16(b[2:4], ap.Port())
-	if !is6 {
-		binary.NativeEndian.PutUint16(b[0:2], unix.AF_INET)
-		a := ap.Addr().As4()
-		copy(b[4:8], a[:])
-		return unix.SizeofSockaddrInet4
-	}
-	binary.NativeEndian.PutUint16(b[0:2], unix.AF_INET6)
-	a := ap.Addr().As16()
-	copy(b[8:24], a[:])
-	return unix.SizeofSockaddrInet6
+	return inet.PutSockaddr(b, ap, is6)
 }
 
 // parseControl reads the TOS/Traffic Class and TTL/hop limit control
