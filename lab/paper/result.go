@@ -1,0 +1,233 @@
+package paper
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/lispd/lispd/lab/traffic"
+)
+
+// Variant is the synchronization mode of a run: off, naive, smart or
+// gossip (cachesync's mode names).
+type Variant string
+
+// The variants, in the order the table lists them.
+const (
+	Off    Variant = "off"
+	Naive  Variant = "naive"
+	Smart  Variant = "smart"
+	Gossip Variant = "gossip"
+)
+
+// Variants lists every variant in table order.
+func Variants() []Variant { return []Variant{Off, Naive, Smart, Gossip} }
+
+// ParseVariant parses a variant name.
+func ParseVariant(s string) (Variant, error) {
+	for _, v := range Variants() {
+		if string(v) == s {
+			return v, nil
+		}
+	}
+	return "", fmt.Errorf("%w: sync variant %q (want off, naive, smart or gossip)", ErrInvalid, s)
+}
+
+// CacheCount is a map-cache's records as the paper's Table 1 counts them:
+// total / demanded by USR1 / demanded by USR2 (records whose prefix holds
+// a destination that host pings).
+type CacheCount struct {
+	Total int `json:"total"`
+	USR1  int `json:"usr1"`
+	USR2  int `json:"usr2"`
+}
+
+// String formats the count as "30/20/10".
+func (c CacheCount) String() string { return fmt.Sprintf("%d/%d/%d", c.Total, c.USR1, c.USR2) }
+
+// Record is one map-cache record and how it got there.
+type Record struct {
+	Prefix netip.Prefix `json:"prefix"`
+	// Source is the map-cache's own account of how the record was learned
+	// ("map-reply", "sync", ...).
+	Source string `json:"source"`
+	// Learned is when the record was installed, relative to the start of
+	// the run (from the entry's expiry minus its TTL).
+	Learned time.Duration `json:"learned_ns"`
+	// Flows are the IDs of the flows whose destination it covers.
+	Flows []uint16 `json:"flows"`
+	// Carried is true when this ITR received a packet of one of those
+	// flows from the LAN before the record was learned (what makes an ITR
+	// send a Map-Request).
+	Carried bool `json:"carried"`
+	// Mechanism says, in words, what put the record there.
+	Mechanism string `json:"mechanism"`
+}
+
+// ITRResult is what was measured on one of the site's xTRs.
+type ITRResult struct {
+	Name string `json:"name"`
+	// BeforeFailure is the map-cache count just before the failure,
+	// AtEnd at the end of the run.
+	BeforeFailure CacheCount `json:"before_failure"`
+	AtEnd         CacheCount `json:"at_end"`
+	// Records are the map-cache records just before the failure.
+	Records []Record `json:"records"`
+	// Uncarried are the records (just before the failure) for flows this
+	// xTR never carried before the failure, with the mechanism that put
+	// them there.
+	Uncarried []Record `json:"uncarried"`
+	// Counters are the xTR's own counters (its API status), as deltas
+	// over the run.
+	Counters map[string]uint64 `json:"counters"`
+	// CountersAfterFailure are the deltas between the failure and the
+	// end.
+	CountersAfterFailure map[string]uint64 `json:"counters_after_failure"`
+}
+
+// Switchover is one VRRP group's failover, measured.
+type Switchover struct {
+	VRID uint8 `json:"vrid"`
+	// To is the router that took the virtual address over.
+	To string `json:"to"`
+	// After is how long after the failure the new master claimed the
+	// address (its gratuitous ARP): the VRRP switchover gap.
+	After time.Duration `json:"after_ns"`
+}
+
+// SyncResult is what the synchronization set reported, per member, from
+// the members' own counters over the whole run.
+type SyncResult struct {
+	// BytesSent are the sync frames' bytes (payload before TLS or
+	// memberlist framing and encryption).
+	BytesSent map[string]uint64 `json:"bytes_sent"`
+	// WireBytesSent are the bytes on the sockets: TLS records (naive,
+	// smart), or all memberlist traffic including membership and failure
+	// detection (gossip).
+	WireBytesSent map[string]uint64 `json:"wire_bytes_sent"`
+	// RecordsSent are the mapping records sent (a naive whole-cache
+	// transfer counts every record).
+	RecordsSent map[string]uint64 `json:"records_sent"`
+	// TotalBytes and TotalWireBytes are the sums over the members.
+	TotalBytes     uint64 `json:"total_bytes"`
+	TotalWireBytes uint64 `json:"total_wire_bytes"`
+}
+
+// RunResult is the result of one test with one variant.
+type RunResult struct {
+	Test    int     `json:"test"`
+	Variant Variant `json:"variant"`
+	// Duration is the run's length; FailAt when ITR1 failed, both from
+	// the start of traffic.
+	Duration time.Duration `json:"duration_ns"`
+	FailAt   time.Duration `json:"fail_at_ns"`
+	// Switchovers are the failed-over VRRP groups.
+	Switchovers []Switchover `json:"switchovers"`
+	// ITRs are ITR1 and ITR2.
+	ITRs []ITRResult `json:"itrs"`
+	// ITR2Misses is ITR2's map-cache misses after the switchover: the
+	// destinations it had to resolve (Map-Requests for EIDs it had no
+	// mapping for), from its own counters.
+	ITR2Misses int `json:"itr2_misses"`
+	// ITR2MissDrops is the packets ITR2 dropped on those misses, from its
+	// own counters.
+	ITR2MissDrops int `json:"itr2_miss_drops"`
+	// UnseenFlows is the number of flows in use whose destination ITR2
+	// had no mapping for just before the failure, from its map-cache.
+	UnseenFlows int `json:"unseen_flows"`
+	// Traffic is the per-flow accounting of every request.
+	Traffic traffic.Summary `json:"traffic"`
+	// Sync is the synchronization set's traffic (nil for off).
+	Sync *SyncResult `json:"sync,omitempty"`
+	// Checks are the relations the run must satisfy, each with whether
+	// it held.
+	Checks []Check `json:"checks"`
+}
+
+// Check is one relation that must hold, as measured.
+type Check struct {
+	Name string `json:"name"`
+	OK   bool   `json:"ok"`
+	// Detail gives the measured values.
+	Detail string `json:"detail"`
+}
+
+// Failed returns the checks that did not hold.
+func (r *RunResult) Failed() []Check {
+	var out []Check
+	for _, c := range r.Checks {
+		if !c.OK {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ITR returns the result of the named xTR.
+func (r *RunResult) ITR(name string) *ITRResult {
+	for i := range r.ITRs {
+		if r.ITRs[i].Name == name {
+			return &r.ITRs[i]
+		}
+	}
+	return nil
+}
+
+// Result is a whole `lisplab paper` run.
+type Result struct {
+	// Mode is "embedded" or "netns".
+	Mode string `json:"mode"`
+	// Seed is the random seed.
+	Seed int64 `json:"seed"`
+	// Settings are the experiment's timings.
+	Settings Settings `json:"settings"`
+	// Scaled says, in words, what was scaled from the paper's setting.
+	Scaled []string `json:"scaled"`
+	// Runs are the test x variant runs, in order.
+	Runs []RunResult `json:"runs"`
+	// Paper is the paper's Table 1, for comparison.
+	Paper []PaperRow `json:"paper"`
+}
+
+// Settings are the timings a run used.
+type Settings struct {
+	PingInterval  time.Duration `json:"ping_interval_ns"`
+	WarmUp        time.Duration `json:"warm_up_ns"`
+	AfterSwitch   time.Duration `json:"after_switchover_ns"`
+	MapTTL        time.Duration `json:"map_ttl_ns"`
+	VRRPAdvert    time.Duration `json:"vrrp_advert_interval_ns"`
+	VRRPScale     float64       `json:"vrrp_scale"`
+	Tests         []int         `json:"tests"`
+	Variants      []Variant     `json:"variants"`
+	MasterDownITR time.Duration `json:"master_down_interval_ns"`
+}
+
+// PaperRow is one row of the paper's Table 1.
+type PaperRow struct {
+	Test int `json:"test"`
+	// Sync is false for "w/o synchronization".
+	Sync       bool       `json:"sync"`
+	ITR1       CacheCount `json:"itr1"`
+	ITR2       CacheCount `json:"itr2"`
+	ITR2Misses int        `json:"itr2_misses"`
+}
+
+// PaperTable1 is Table 1 of the paper, as printed.
+func PaperTable1() []PaperRow {
+	return []PaperRow{
+		{Test: 1, Sync: false, ITR1: CacheCount{30, 20, 10}, ITR2: CacheCount{15, 10, 5}, ITR2Misses: 15},
+		{Test: 1, Sync: true, ITR1: CacheCount{30, 20, 10}, ITR2: CacheCount{30, 20, 10}, ITR2Misses: 0},
+		{Test: 2, Sync: false, ITR1: CacheCount{25, 20, 5}, ITR2: CacheCount{20, 10, 10}, ITR2Misses: 5},
+		{Test: 2, Sync: true, ITR1: CacheCount{25, 20, 10}, ITR2: CacheCount{25, 20, 10}, ITR2Misses: 0},
+	}
+}
+
+// PaperRowFor returns the paper's row comparable with a run.
+func PaperRowFor(test int, v Variant) (PaperRow, bool) {
+	for _, r := range PaperTable1() {
+		if r.Test == test && r.Sync == (v != Off) {
+			return r, true
+		}
+	}
+	return PaperRow{}, false
+}
