@@ -1,7 +1,11 @@
 // Command lisplab is lispd's lab: benchmarks and reproductions of
 // experiments, driving lispd as a user would.
 //
+//	lisplab paper                  the paper's experiment (Table 1), embedded
+//	lisplab paper --netns          the same with lispd, TUN and keepalived in namespaces
 //	lisplab bench control          control-plane throughput of an MS/MR
+//	lisplab bench dataplane        ITR -> ETR forwarding rate against a plain relay
+//	lisplab bench sync             cost and delay of the synchronization set modes
 //
 // Results go to stdout (a table, or JSON with --json); progress and
 // diagnostics go to stderr.

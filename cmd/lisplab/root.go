@@ -57,8 +57,11 @@ Results are printed on stdout as tables, or as JSON with --json; progress
 and diagnostics go to stderr.
 
 Exit status: 0 on success, 1 when a run failed, 2 for a bad command line.`,
-		Example: `  lisplab bench control
-  lisplab bench control --rates 10000,50000,max --step 2s --json`,
+		Example: `  lisplab paper
+  lisplab paper --netns --plot paper.svg
+  lisplab bench control --rates 10000,50000,max --step 2s --json
+  lisplab bench dataplane --sizes 64,1400
+  lisplab bench sync`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
