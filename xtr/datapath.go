@@ -521,8 +521,16 @@ func (l *encapLoop) decide(inner []byte, hash uint32) (dataplane.Tunnel, bool) {
 	return dataplane.Tunnel{Src: st.srcFor(rloc), Dst: rloc, InstanceID: st.iid}, true
 }
 
-// missed handles a packet with no map-cache entry.
+// missed handles a packet with no map-cache entry. Destinations that
+// cannot be EIDs (multicast, link-local, unspecified, loopback, limited
+// broadcast: e.g. the router solicitations a kernel sends into a fresh TUN)
+// are dropped and counted without asking the mapping system, which would
+// only answer with a negative entry covering unrelated space.
 func (l *encapLoop) missed(dst, src netip.Addr, inner []byte) {
+	if !possibleEID(dst) {
+		l.itr.ctr.inc(iDroppedNotEID)
+		return
+	}
 	if l.release {
 		// A held packet whose mapping went away again: drop it rather
 		// than ask once more.
@@ -530,6 +538,13 @@ func (l *encapLoop) missed(dst, src netip.Addr, inner []byte) {
 		return
 	}
 	l.itr.miss(l.st, dst, src, inner, l.nowT)
+}
+
+// possibleEID reports whether dst can be an EID that the mapping system
+// resolves: a global or private unicast address.
+func possibleEID(dst netip.Addr) bool {
+	return !(dst.IsMulticast() || dst.IsLinkLocalUnicast() || dst.IsUnspecified() ||
+		dst.IsLoopback() || dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}))
 }
 
 // negative applies the action of a negative entry (RFC 9301 section 5.4)

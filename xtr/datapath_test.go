@@ -349,3 +349,25 @@ func TestDataPlaneTwoFamilies(t *testing.T) {
 	}
 	dp.closeAll()
 }
+
+func TestDataPlaneDropsNonEIDDestinations(t *testing.T) {
+	i, out, _ := newTestITR(t, func(c *ITRConfig) { c.TickInterval = time.Millisecond })
+	runITR(t, i)
+	l := startLink(t, i, nil, false)
+	for _, dst := range []string{"224.0.0.5", "169.254.1.1", "255.255.255.255", "127.0.0.1"} {
+		l.send(t, ipv4Packet("10.1.0.5", dst, 1000, 2000, 10))
+	}
+	waitFor(t, "non-EID destinations dropped", func() bool { return counter(i.Counters(), "dropped_not_eid") == 4 })
+	// A real EID after them still misses and is asked for: the drop above
+	// did not send a Map-Request.
+	l.send(t, ipv4Packet("10.1.0.5", "10.2.3.4", 1000, 2000, 10))
+	msgs := out.waitSent(t, 1)
+	if _, req := innerRequest(t, msgs[0]); len(req.Records) != 1 {
+		t.Fatalf("Map-Request %+v", req)
+	} else if _, p, _ := req.Records[0].Prefix(); p.Addr().String() != "10.2.3.4" {
+		t.Errorf("the first Map-Request asks for %s, want 10.2.3.4", p)
+	}
+	if c := counter(i.Counters(), "misses"); c != 1 {
+		t.Errorf("misses = %d, want 1 (non-EID drops are not misses)", c)
+	}
+}

@@ -271,6 +271,7 @@ const (
 	iNativeNoPath
 	iDroppedByAction
 	iDroppedNoRLOC
+	iDroppedNotEID
 	iSMRReceived
 	iSMRInvoked
 	iSMRIgnored
@@ -305,6 +306,7 @@ var itrCounterNames = []string{
 	iNativeNoPath:            "native_forward_no_path",
 	iDroppedByAction:         "dropped_by_action",
 	iDroppedNoRLOC:           "dropped_no_usable_rloc",
+	iDroppedNotEID:           "dropped_not_eid",
 	iSMRReceived:             "smr_received",
 	iSMRInvoked:              "smr_invoked_requests",
 	iSMRIgnored:              "smr_ignored",
@@ -480,7 +482,7 @@ func (i *ITR) SetControlPort(port uint16) {
 // map_replies_accepted, map_replies_unsolicited (spoof attempts: unknown
 // nonce), map_reply_records_ignored, negative_entries,
 // map_cache_insert_errors, natively_forwarded, native_forward_no_path,
-// dropped_by_action, dropped_no_usable_rloc, smr_received,
+// dropped_by_action, dropped_no_usable_rloc, dropped_not_eid, smr_received,
 // smr_invoked_requests, smr_ignored, probes_sent, probe_replies,
 // probe_replies_unsolicited, rloc_down, rloc_up, expiry_refreshes,
 // malformed, unsupported_messages; then the map-cache's as map_cache_<name>.
