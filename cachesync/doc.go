@@ -86,8 +86,9 @@
 //     expired record one grace later refreshes it itself, so a refresher
 //     that died or got no answer costs a grace period, not the record.
 //   - Not known to be used, while peers are connected and the record
-//     expired less than a round ago: kept one more round (probation), since
-//     a usage report covering the last moments may be in flight. All
+//     expired less than two rounds ago: kept a round at a time (probation),
+//     since a usage report covering the last moments may be in flight or one
+//     round late (a busy host). All
 //     members make the same decision, so they still agree on expiry.
 //   - Otherwise dropped, locally only.
 //

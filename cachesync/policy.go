@@ -83,8 +83,9 @@ func (u *usageTable) prune(before int64) {
 //     A member still holding the expired record one grace later (the
 //     refresher failed or died) refreshes it itself.
 //   - Not known to be in use, while peers are connected and the record
-//     expired less than one round ago: kept one more round (probation),
-//     because a peer's usage report for the last round may be on its way.
+//     expired less than two rounds ago: kept a round at a time
+//     (probation), because a peer's usage report for the last round may be
+//     on its way, or a round late on a busy host.
 //   - Otherwise: dropped here only; peers are not told.
 //
 // A record whose refresh has not arrived a whole refresh window past its
@@ -135,9 +136,9 @@ func (m *Member) OnExpire(e *mapcache.Entry) mapcache.ExpireDecision {
 		}
 		return mapcache.Extend(grace)
 	}
-	if overdue < round && len(m.connectedPeers()) > 0 {
+	if overdue < 2*round && len(m.connectedPeers()) > 0 {
 		m.c.probations.Add(1)
-		return mapcache.Extend(round + round/4)
+		return mapcache.Extend(round)
 	}
 	m.c.expiredUnused.Add(1)
 	return mapcache.DeleteNow

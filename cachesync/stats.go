@@ -126,8 +126,9 @@ type Stats struct {
 	// KeptForPeers counts expiry decisions that kept a record this member
 	// did not use because a peer did (or will refresh it).
 	KeptForPeers uint64
-	// Probations counts expiry decisions that kept an unused record one
-	// more round, in case a peer's usage report was on its way.
+	// Probations counts expiry decisions that kept an unused record for
+	// another round (at most two), in case a peer's usage report was on
+	// its way.
 	Probations uint64
 	// ExpiredUnused counts expiry decisions that dropped an unused record
 	// (locally; peers are not told).
