@@ -238,6 +238,17 @@ func BenchmarkLookup(b *testing.B) {
 			}
 			return hits
 		}
+		// peekLoop is the packet path: Peek per packet, hits and misses
+		// counted locally and added once per call (per batch).
+		peekLoop := func(from, n int) (hits int) {
+			for i := from; i < from+n; i++ {
+				if _, ok := w.cache.Peek(0, at(i), w.now); ok {
+					hits++
+				}
+			}
+			w.cache.CountLookups(uint64(hits), uint64(n-hits))
+			return hits
+		}
 		tableLoop := func(from, n int) (hits int) {
 			for i := from; i < from+n; i++ {
 				if _, ok := w.table.Lookup(at(i)); ok {
@@ -258,6 +269,14 @@ func BenchmarkLookup(b *testing.B) {
 			b.ReportAllocs()
 			if cacheLoop(0, b.N) != b.N {
 				b.Fatal("a destination missed")
+			}
+		})
+		b.Run(set.name+"/cache-peek", func(b *testing.B) {
+			b.ReportAllocs()
+			for done := 0; done < b.N; done += 64 {
+				if n := min(64, b.N-done); peekLoop(done, n) != n {
+					b.Fatal("a destination missed")
+				}
 			}
 		})
 		// cache-batch looks up batches of 64 destinations with LookupBatch,
@@ -295,7 +314,7 @@ func BenchmarkLookup(b *testing.B) {
 		// cache over bart.Fast, the structure it uses; "cache/table" is the
 		// cache over bart.Table, and "fast/table" compares the two variants.
 		b.Run(set.name+"/ratio", func(b *testing.B) {
-			var sc, sb, sf, rc, rt, rf []float64
+			var sc, sb, sf, sp, rc, rt, rf, rp []float64
 			for done := 0; done < b.N; {
 				n := min(4096, b.N-done)
 				t0 := time.Now()
@@ -305,9 +324,14 @@ func BenchmarkLookup(b *testing.B) {
 				t2 := time.Now()
 				fastLoop(done, n)
 				t3 := time.Now()
+				for k := 0; k < n; k += 64 {
+					peekLoop(done+k, min(64, n-k))
+				}
+				t4 := time.Now()
 				c, t, f := float64(t1.Sub(t0))/float64(n), float64(t2.Sub(t1))/float64(n), float64(t3.Sub(t2))/float64(n)
-				sc, sb, sf = append(sc, c), append(sb, t), append(sf, f)
-				rc, rt, rf = append(rc, c/f), append(rt, c/t), append(rf, f/t)
+				p := float64(t4.Sub(t3)) / float64(n)
+				sc, sb, sf, sp = append(sc, c), append(sb, t), append(sf, f), append(sp, p)
+				rc, rt, rf, rp = append(rc, c/f), append(rt, c/t), append(rf, f/t), append(rp, p/f)
 				done += n
 			}
 			b.ReportMetric(median(sc), "cache-ns/lookup")
@@ -316,6 +340,8 @@ func BenchmarkLookup(b *testing.B) {
 			b.ReportMetric(median(rc), "ratio")
 			b.ReportMetric(median(rt), "cache/table")
 			b.ReportMetric(median(rf), "fast/table")
+			b.ReportMetric(median(sp), "peek-ns/lookup")
+			b.ReportMetric(median(rp), "peek-ratio")
 		})
 	}
 }

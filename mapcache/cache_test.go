@@ -492,3 +492,36 @@ func TestEntrySize(t *testing.T) {
 		t.Fatalf("Entry is %d bytes, more than 192", n)
 	}
 }
+
+// TestPeekMatchesLookupAtWithoutCounting: Peek finds what LookupAt finds,
+// counts nothing itself, and CountLookups adds what the caller counted.
+func TestPeekMatchesLookupAtWithoutCounting(t *testing.T) {
+	clk := newFakeClock()
+	c := New(Config{Clock: clk.Now})
+	mustInsert(t, c, ent(0, "10.0.0.0/8", 1, time.Hour))
+	mustInsert(t, c, ent(0, "10.1.0.0/16", 1, time.Hour))
+	mustInsert(t, c, ent(7, "2001:db8::/32", 1, time.Hour))
+	for _, q := range []struct {
+		iid uint32
+		dst string
+	}{{0, "10.1.2.3"}, {0, "10.9.9.9"}, {0, "11.0.0.1"}, {7, "2001:db8::1"}, {0, "2001:db8::1"}, {0, "::ffff:10.1.0.1"}} {
+		dst := netip.MustParseAddr(q.dst)
+		pe, pok := c.Peek(q.iid, dst, clk.Nano())
+		le, lok := c.LookupAt(q.iid, dst, clk.Nano())
+		if pe != le || pok != lok {
+			t.Errorf("iid %d %s: Peek = %v %v, LookupAt = %v %v", q.iid, q.dst, pe, pok, le, lok)
+		}
+	}
+	st := c.Stats()
+	if st.Hits != 4 || st.Misses != 2 {
+		t.Fatalf("after 6 LookupAt and 6 Peek: hits %d misses %d, want 4 and 2 (Peek counts nothing)", st.Hits, st.Misses)
+	}
+	c.CountLookups(10, 3)
+	if st := c.Stats(); st.Hits != 14 || st.Misses != 5 || st.Lookups != 19 {
+		t.Fatalf("after CountLookups(10, 3): %+v", st)
+	}
+	dst := netip.MustParseAddr("10.1.2.3")
+	if a := testing.AllocsPerRun(100, func() { c.Peek(0, dst, clk.Nano()) }); a != 0 {
+		t.Errorf("Peek allocates %.1f times", a)
+	}
+}

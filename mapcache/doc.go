@@ -2,7 +2,10 @@
 // per instance-ID and address family, positive and negative entries, TTLs
 // with absolute expiry, last-used stamps, a change feed, and a bounded size.
 //
-// The packet path calls LookupAt (or Lookup) and Entry.Touch; the ITR control
+// The packet path calls Peek and Entry.Touch per packet and CountLookups once
+// per batch (LookupAt and Lookup are the same lookups counted per call, for
+// the control path; a per-call atomic counter would stop the processor from
+// overlapping successive lookups' memory accesses); the ITR control
 // logic calls Insert when a Map-Reply arrives and decides, through
 // Config.OnExpire, whether an expiring entry is kept while it is refreshed;
 // the synchronization set subscribes to the change feed and inserts what its
@@ -23,7 +26,7 @@
 //
 // # Concurrency
 //
-// Readers (Lookup, LookupAt, LookupBatch, Get, Len, Stats, Entry methods)
+// Readers (Lookup, LookupAt, Peek, LookupBatch, Get, Len, Stats, Entry methods)
 // take no lock, and the lookups never allocate: they load the index, then
 // the table, then run bart's lookup on that immutable version. Each lookup
 // adds to a hit or miss counter (striped over cache lines by destination);

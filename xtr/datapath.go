@@ -408,6 +408,10 @@ type encapLoop struct {
 	now  int64
 	nowT time.Time
 
+	// hits and misses count this batch's map-cache lookups; they are added
+	// to the cache's Stats once per batch (see mapcache.Cache.Peek).
+	hits, misses uint64
+
 	lookup    dataplane.LookupFunc // l.decide, bound once
 	native    [][]byte             // native-forwarding buffers
 	nativeOut [][]byte
@@ -433,7 +437,9 @@ func (l *encapLoop) process(b *dataplane.Batch, n int) {
 	l.nowT = l.itr.now()
 	l.now = l.nowT.UnixNano()
 	l.nativeOut = l.nativeOut[:0]
+	l.hits, l.misses = 0, 0
 	l.enc.EncapBatch(b, n, l.lookup)
+	l.itr.cache.CountLookups(l.hits, l.misses)
 	l.writeOut(b)
 	l.p.writeDevice(b.Reply)
 	if len(l.nativeOut) > 0 {
@@ -499,11 +505,13 @@ func (l *encapLoop) decide(inner []byte, hash uint32) (dataplane.Tunnel, bool) {
 		return dataplane.Tunnel{}, false
 	}
 	st := l.st
-	e, hit := l.itr.cache.LookupAt(st.iid, dst, l.now)
+	e, hit := l.itr.cache.Peek(st.iid, dst, l.now)
 	if !hit {
+		l.misses++
 		l.missed(dst, src, inner)
 		return dataplane.Tunnel{}, false
 	}
+	l.hits++
 	e.Touch(l.now)
 	if len(e.RLOCs) == 0 {
 		l.negative(e, dst, src, inner)
