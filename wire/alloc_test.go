@@ -26,7 +26,8 @@ func TestAppendAllocations(t *testing.T) {
 	reg.Records[0].Locators = []Locator{{Priority: 1, Weight: 100, Address: ipa("192.0.2.1")}}
 	for _, name := range []string{"map-request/ipv4", "map-request/ipv6-iid-lcaf",
 		"map-request/map-reply-record-xtr-id", "map-reply/ipv4-two-locators", "map-reply/afi-list-locator",
-		"map-register/hmac-sha256-full-xtr-id", "map-notify-ack/no-records", "ecm/ipv6-map-request"} {
+		"map-register/hmac-sha256-full-xtr-id", "map-notify-ack/no-records", "ecm/ipv6-map-request",
+		"map-referral/ms-referral-signed", "info-reply/nat-traversal-lcaf", "shared-extension/sub-type-5"} {
 		m, wire := goldenByName(t, name)
 		buf := make([]byte, 0, 512)
 		allocs := testing.AllocsPerRun(200, func() {

@@ -96,8 +96,8 @@ type AuthHeader struct {
 }
 
 // ParseAuthHeader reads the authentication fields of an encoded
-// Map-Register, Map-Notify or Map-Notify-Ack without parsing the rest, so a
-// receiver can pick the key for KeyID before calling Verify. It fails with
+// Map-Register, Map-Notify, Map-Notify-Ack or Info message without parsing
+// the rest, so a receiver can pick the key for KeyID before calling Verify. It fails with
 // ErrAuthType for other message types and ErrTruncated when the message is
 // shorter than the fields and the Authentication Data they announce.
 func ParseAuthHeader(msg []byte) (AuthHeader, error) {
@@ -105,7 +105,7 @@ func ParseAuthHeader(msg []byte) (AuthHeader, error) {
 		return AuthHeader{}, parseErr("Type", 0, ErrTruncated)
 	}
 	t := MessageType(msg[0] >> 4)
-	if t != TypeMapRegister && t != TypeMapNotify && t != TypeMapNotifyAck {
+	if t != TypeMapRegister && t != TypeMapNotify && t != TypeMapNotifyAck && t != TypeInfo {
 		return AuthHeader{}, ErrAuthType
 	}
 	if len(msg) < authOffset {
@@ -125,8 +125,8 @@ func ParseAuthHeader(msg []byte) (AuthHeader, error) {
 }
 
 // Sign computes the authentication data of an encoded Map-Register,
-// Map-Notify or Map-Notify-Ack with key and writes it into the message's
-// Authentication Data field, whose length (full or truncated, see
+// Map-Notify, Map-Notify-Ack or Info message (see Info) with key and writes
+// it into the message's Authentication Data field, whose length (full or truncated, see
 // AlgorithmID.AuthLen) the message already declares. The MAC covers the whole
 // message with the field taken as zero, whatever it holds. A message with
 // Algorithm ID None and no authentication data is left as it is. Sign
@@ -136,8 +136,8 @@ func Sign(msg []byte, key []byte) error {
 }
 
 // Verify checks the authentication data of a received Map-Register,
-// Map-Notify or Map-Notify-Ack against key, over the raw bytes as received
-// (every byte, trailing bytes included) with the Authentication Data taken
+// Map-Notify, Map-Notify-Ack or Info message against key, over the raw
+// bytes as received (every byte, trailing bytes included) with the Authentication Data taken
 // as zero. It accepts the full and the truncated MAC length, as the length
 // field says, compares in constant time and does not modify msg. It returns
 // nil, or ErrAuthFailed, ErrAuthAlgorithm, ErrAuthLength, ErrNoAuth (the
@@ -229,6 +229,11 @@ var (
 // checking the algorithm and that the length is its full or truncated size.
 func (a *Authenticator) mac(msg []byte, h *AuthHeader) ([]byte, error) {
 	if !h.AlgorithmID.Known() {
+		return nil, ErrAuthAlgorithm
+	}
+	if h.Type == TypeInfo && h.AlgorithmID == AlgHMACSHA256128HKDF {
+		// No per-message key derivation string is defined for the
+		// Info messages.
 		return nil, ErrAuthAlgorithm
 	}
 	if h.AuthDataLen != h.AlgorithmID.AuthLen(false) && h.AuthDataLen != h.AlgorithmID.AuthLen(true) {

@@ -11,7 +11,9 @@
 // # Encoding and decoding
 //
 // Parse decodes one control message and returns a *MapRequest, *MapReply,
-// *MapRegister, *MapNotify, *MapNotifyAck or *ECM; every message type has an
+// *MapRegister, *MapNotify, *MapNotifyAck, *ECM, *MapReferral (LISP-DDT,
+// RFC 8111), *Info (Info-Request/Info-Reply of LISP NAT traversal) or
+// *SharedExtension (RFC 9304, kept opaque after its sub-type); every message type has an
 // AppendBinary method that appends its encoding to a buffer without
 // allocating when the buffer has room. ParseDataHeader and
 // DataHeader.AppendBinary handle the 8-byte data-plane header and never

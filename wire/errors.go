@@ -77,7 +77,7 @@ var (
 	// None; accepting unauthenticated messages is the caller's decision.
 	ErrNoAuth error = &wireError{reason: "auth_none", text: "message is not authenticated", parent: errAuth}
 	// ErrAuthType: Sign or Verify was given a message type that carries no
-	// authentication data (only Map-Register, Map-Notify and Map-Notify-Ack do).
+	// authentication data (only Map-Register, Map-Notify, Map-Notify-Ack and Info do).
 	ErrAuthType error = &wireError{reason: "auth_wrong_type", text: "message type carries no authentication data", parent: errAuth}
 )
 
@@ -134,7 +134,7 @@ func encodeErr(field string, err error) error {
 }
 
 // UnknownTypeError is returned by Parse for a message type it does not parse
-// (Map-Referral, Info-Request/Reply, unassigned types...). It matches
+// (the reserved type 0 and the unassigned types 9-14). It matches
 // ErrUnknownType.
 type UnknownTypeError struct {
 	// Type is the 4-bit type field of the message.

@@ -67,6 +67,10 @@ func clearTrailing(m Message) {
 		v.Trailing = 0
 	case *MapNotifyAck:
 		v.Trailing = 0
+	case *MapReferral:
+		v.Trailing = 0
+	case *Info:
+		v.Trailing = 0
 	case *ECM:
 		v.Trailing = 0
 		if v.Inner != nil {
@@ -86,6 +90,10 @@ func trailingOf(m Message) int {
 	case *MapNotify:
 		return v.Trailing
 	case *MapNotifyAck:
+		return v.Trailing
+	case *MapReferral:
+		return v.Trailing
+	case *Info:
 		return v.Trailing
 	case *ECM:
 		return v.Trailing

@@ -272,7 +272,7 @@ func TestECMParsing(t *testing.T) {
 		{"total-too-short", func(b []byte) { b[6], b[7] = 0, 27; b[14], b[15] = 0, 0 }, ErrBadLength},
 		{"udp-length-too-long", func(b []byte) { b[29]++ }, ErrBadLength},
 		{"udp-length-under-8", func(b []byte) { b[28], b[29] = 0, 7 }, ErrBadLength},
-		{"inner-garbage", func(b []byte) { b[32] = 0x70 }, ErrUnknownType},
+		{"inner-garbage", func(b []byte) { b[32] = 0x90 }, ErrUnknownType},
 		{"inner-ecm", func(b []byte) { b[32] = 0x80 }, ErrBadValue},
 	} {
 		t.Run(c.name, func(t *testing.T) {

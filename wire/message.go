@@ -48,7 +48,8 @@ func (t MessageType) String() string {
 }
 
 // Message is a parsed LISP control message. Parse returns one of *MapRequest,
-// *MapReply, *MapRegister, *MapNotify, *MapNotifyAck or *ECM.
+// *MapReply, *MapRegister, *MapNotify, *MapNotifyAck, *MapReferral, *Info,
+// *ECM or *SharedExtension.
 type Message interface {
 	// Type returns the message's type.
 	Type() MessageType
@@ -57,8 +58,8 @@ type Message interface {
 }
 
 // Parse parses one LISP control message, as received in the payload of a UDP
-// datagram to or from port 4342, switching on its 4-bit type. Unsupported
-// types give an *UnknownTypeError (ErrUnknownType). Bytes after the declared
+// datagram to or from port 4342, switching on its 4-bit type. Unassigned
+// types (0 and 9-14) give an *UnknownTypeError (ErrUnknownType). Bytes after the declared
 // contents are accepted and counted in the message's Trailing field. The
 // returned message does not alias b.
 func Parse(b []byte) (Message, error) {
@@ -86,6 +87,12 @@ func parse(b []byte, ecmDepth int) (Message, error) {
 			return nil, err
 		}
 		return (*MapNotifyAck)(n), nil
+	case TypeMapReferral:
+		return asMessage(parseMapReferral(b))
+	case TypeInfo:
+		return asMessage(parseInfo(b))
+	case TypeSharedExtension:
+		return asMessage(parseSharedExtension(b))
 	case TypeECM:
 		if ecmDepth > 0 {
 			return nil, parseErr("ECM inside ECM", 0, ErrBadValue)

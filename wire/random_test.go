@@ -223,8 +223,39 @@ func (g *gen) ecm() *ECM {
 		Source: netip.AddrPortFrom(src, g.u16()), Destination: netip.AddrPortFrom(dst, g.u16()), Inner: inner}
 }
 
+func (g *gen) mapReferral() *MapReferral {
+	m := &MapReferral{Reserved: g.u32() & MapReferralReservedMask, Nonce: g.u64()}
+	for range g.n(3) {
+		e := g.record()
+		r := ReferralRecord{RecordTTL: e.RecordTTL, MaskLen: e.MaskLen, Action: ReferralAction(e.Action),
+			Authoritative: e.Authoritative, Incomplete: g.bool(), Reserved: e.Reserved & 0x07ff,
+			MapVersion: e.MapVersion, EID: e.EID, Locators: e.Locators}
+		for range g.n(2) {
+			r.Signatures = append(r.Signatures, ReferralSignature{OriginalTTL: g.u32(), Expiration: g.u32(),
+				Inception: g.u32(), KeyTag: g.u16(), Algorithm: g.u8(), Reserved: g.u32() & 0x00ffffff,
+				Signature: g.bytes(g.n(40))})
+		}
+		m.Records = append(m.Records, r)
+	}
+	return m
+}
+
+func (g *gen) info() *Info {
+	eid := g.address(0)
+	m := &Info{Reply: g.bool(), Reserved: g.u32() & InfoReservedMask, Nonce: g.u64(), TTL: g.u32(),
+		EIDReserved: g.u8(), EID: eid, MaskLen: g.maskLen(&eid), Address: g.address(0)}
+	m.KeyID, m.AlgorithmID, m.AuthData = g.auth()
+	return m
+}
+
 func (g *gen) message() Message {
-	switch g.n(5) {
+	switch g.n(8) {
+	case 6:
+		return g.mapReferral()
+	case 7:
+		return g.info()
+	case 8:
+		return &SharedExtension{SubType: g.u16() & 0x0fff, Data: g.bytes(g.n(20))}
 	case 0:
 		return g.mapRequest()
 	case 1:

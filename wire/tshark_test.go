@@ -123,6 +123,12 @@ func TestTsharkDecodesOurBytes(t *testing.T) {
 		}
 	}
 	for _, gm := range goldenMessages(t) {
+		switch gm.want.Type() {
+		case TypeMapReferral, TypeInfo, TypeSharedExtension:
+			// Not cross-checked yet: no expectations are written for
+			// these types.
+			continue
+		}
 		addControl(gm.name, gm.want)
 	}
 	for _, m := range tsharkExtraMessages() {

@@ -463,6 +463,12 @@ func viewMessage(msg wire.Message, raw []byte) any {
 		return viewNotify((*wire.MapNotify)(m), raw)
 	case *wire.ECM:
 		return viewECM(m, raw)
+	case *wire.MapReferral:
+		return viewMapReferral(m, raw)
+	case *wire.Info:
+		return viewInfo(m, raw)
+	case *wire.SharedExtension:
+		return &sharedExtensionView{SubType: m.SubType, DataLength: len(m.Data), Data: hex.EncodeToString(m.Data)}
 	}
 	// wire.Parse returns only the types above; a new one shows as its
 	// type name with no fields rather than being dropped.
@@ -747,4 +753,129 @@ func metaFor(frame, firstFrame int, t time.Time, src, dst netip.AddrPort) packet
 		m.Time = t.UTC().Format(timeLayout)
 	}
 	return m
+}
+
+// mapReferralView is a Map-Referral (LISP-DDT).
+type mapReferralView struct {
+	Reserved      uint32               `json:"reserved"`
+	Nonce         string               `json:"nonce"`
+	RecordCount   int                  `json:"record_count"`
+	Records       []referralRecordView `json:"records"`
+	TrailingBytes int                  `json:"trailing_bytes"`
+	TrailingHex   string               `json:"trailing_hex,omitempty"`
+}
+
+// referralRecordView is one record of a Map-Referral: a mapping record whose
+// locators are the referrals, with its incomplete bit and signatures.
+type referralRecordView struct {
+	recordView
+	Incomplete bool            `json:"incomplete"`
+	SigCount   int             `json:"sig_count"`
+	Signatures []signatureView `json:"signatures"`
+}
+
+// signatureView is a signature section of a Map-Referral record.
+type signatureView struct {
+	OriginalTTL uint32 `json:"original_ttl"`
+	Expiration  uint32 `json:"expiration"`
+	Inception   uint32 `json:"inception"`
+	KeyTag      uint16 `json:"key_tag"`
+	Algorithm   uint8  `json:"algorithm"`
+	Reserved    uint32 `json:"reserved"`
+	Signature   string `json:"signature"`
+}
+
+// infoView is an Info-Request or Info-Reply (LISP NAT traversal).
+type infoView struct {
+	Reply          bool        `json:"reply"`
+	Reserved       uint32      `json:"reserved"`
+	Nonce          string      `json:"nonce"`
+	KeyID          uint8       `json:"key_id"`
+	AlgorithmID    uint8       `json:"algorithm_id"`
+	Algorithm      string      `json:"algorithm"`
+	AuthDataLength int         `json:"auth_data_length"`
+	AuthData       string      `json:"auth_data"`
+	AuthDataForm   string      `json:"auth_data_form"`
+	TTL            uint32      `json:"ttl"`
+	EIDReserved    uint8       `json:"eid_reserved"`
+	EIDMaskLen     uint8       `json:"eid_mask_len"`
+	EIDPrefix      string      `json:"eid_prefix"`
+	IID            uint32      `json:"iid"`
+	EID            addressView `json:"eid"`
+	Address        addressView `json:"address"`
+	NAT            *natView    `json:"nat_traversal,omitempty"`
+	NATError       string      `json:"nat_traversal_error,omitempty"`
+	TrailingBytes  int         `json:"trailing_bytes"`
+	TrailingHex    string      `json:"trailing_hex,omitempty"`
+}
+
+// natView is the decoded NAT-Traversal LCAF of an Info-Reply.
+type natView struct {
+	MSPort     uint16        `json:"ms_port"`
+	ETRPort    uint16        `json:"etr_port"`
+	GlobalETR  addressView   `json:"global_etr_rloc"`
+	MS         addressView   `json:"ms_rloc"`
+	PrivateETR addressView   `json:"private_etr_rloc"`
+	RTRs       []addressView `json:"rtr_rlocs"`
+}
+
+// sharedExtensionView is a LISP Shared Extension Message, opaque after its
+// sub-type.
+type sharedExtensionView struct {
+	SubType    uint16 `json:"sub_type"`
+	DataLength int    `json:"data_length"`
+	Data       string `json:"data"`
+}
+
+func viewMapReferral(m *wire.MapReferral, raw []byte) *mapReferralView {
+	v := &mapReferralView{
+		Reserved:      m.Reserved,
+		Nonce:         hexNonce64(m.Nonce),
+		RecordCount:   len(m.Records),
+		Records:       make([]referralRecordView, 0, len(m.Records)),
+		TrailingBytes: m.Trailing,
+		TrailingHex:   trailingHex(raw, m.Trailing),
+	}
+	for i := range m.Records {
+		r := &m.Records[i]
+		e := wire.EIDRecord{RecordTTL: r.RecordTTL, MaskLen: r.MaskLen, Authoritative: r.Authoritative,
+			Reserved: r.Reserved, MapVersion: r.MapVersion, EID: r.EID, Locators: r.Locators}
+		rv := referralRecordView{recordView: viewRecord(&e), Incomplete: r.Incomplete,
+			SigCount: len(r.Signatures), Signatures: make([]signatureView, 0, len(r.Signatures))}
+		rv.Action, rv.ActionCode = r.Action.String(), uint8(r.Action)
+		for _, s := range r.Signatures {
+			rv.Signatures = append(rv.Signatures, signatureView{OriginalTTL: s.OriginalTTL, Expiration: s.Expiration,
+				Inception: s.Inception, KeyTag: s.KeyTag, Algorithm: s.Algorithm, Reserved: s.Reserved,
+				Signature: hex.EncodeToString(s.Signature)})
+		}
+		v.Records = append(v.Records, rv)
+	}
+	return v
+}
+
+func viewInfo(m *wire.Info, raw []byte) *infoView {
+	prefix, iid := eidPrefixText(&m.EID, m.MaskLen)
+	v := &infoView{
+		Reply: m.Reply, Reserved: m.Reserved, Nonce: hexNonce64(m.Nonce),
+		KeyID: m.KeyID, AlgorithmID: uint8(m.AlgorithmID), Algorithm: m.AlgorithmID.String(),
+		AuthDataLength: len(m.AuthData), AuthData: hex.EncodeToString(m.AuthData),
+		AuthDataForm: authDataForm(m.AlgorithmID, len(m.AuthData)),
+		TTL:          m.TTL, EIDReserved: m.EIDReserved, EIDMaskLen: m.MaskLen, EIDPrefix: prefix, IID: iid,
+		EID: viewAddress(&m.EID), Address: viewAddress(&m.Address),
+		TrailingBytes: m.Trailing, TrailingHex: trailingHex(raw, m.Trailing),
+	}
+	if m.Address.AFI == wire.AFILCAF && m.Address.LCAFType == wire.LCAFNATTraversal {
+		n, err := wire.ParseNATTraversal(m.Address)
+		if err != nil {
+			v.NATError = err.Error()
+			return v
+		}
+		nv := &natView{MSPort: n.MSPort, ETRPort: n.ETRPort, GlobalETR: viewAddress(&n.GlobalETR),
+			MS: viewAddress(&n.MS), PrivateETR: viewAddress(&n.PrivateETR), RTRs: make([]addressView, 0, len(n.RTRs))}
+		for i := range n.RTRs {
+			nv.RTRs = append(nv.RTRs, viewAddress(&n.RTRs[i]))
+		}
+		v.NAT = nv
+	}
+	return v
 }

@@ -122,6 +122,61 @@ func writeBodyText(t *textWriter, in int, body any) {
 		writeTrailingText(t, in, v.TrailingBytes, v.TrailingHex)
 	case *dataView:
 		writeDataText(t, in, v)
+	case *mapReferralView:
+		writeReservedText(t, in, v.Reserved)
+		t.line(in, "nonce: %s", v.Nonce)
+		if len(v.Records) == 0 {
+			t.line(in, "records: none")
+		}
+		for i := range v.Records {
+			r := &v.Records[i]
+			writeRecordText(t, in, "record "+strconv.Itoa(i+1), &r.recordView)
+			t.line(in+1, "incomplete: %d  sig-count: %d", b2i(r.Incomplete), r.SigCount)
+			for j, s := range r.Signatures {
+				t.line(in+1, "signature %d: original-ttl %s  expiration %d  inception %d  key-tag %d  algorithm %d  reserved 0x%06x  %s",
+					j+1, ttlText(s.OriginalTTL), s.Expiration, s.Inception, s.KeyTag, s.Algorithm, s.Reserved, s.Signature)
+			}
+		}
+		writeTrailingText(t, in, v.TrailingBytes, v.TrailingHex)
+	case *infoView:
+		kind := "Info-Request"
+		if v.Reply {
+			kind = "Info-Reply"
+		}
+		t.line(in, "flags: %s  (%s)", flagsText(flagName{"R", "reply", v.Reply}), kind)
+		writeReservedText(t, in, v.Reserved)
+		t.line(in, "nonce: %s", v.Nonce)
+		t.line(in, "key-id: %d  algorithm-id: %d (%s)", v.KeyID, v.AlgorithmID, v.Algorithm)
+		if v.AuthDataLength == 0 {
+			t.line(in, "auth-data: none")
+		} else {
+			t.line(in, "auth-data: %d bytes (%s) %s", v.AuthDataLength, v.AuthDataForm, v.AuthData)
+		}
+		t.line(in, "ttl: %d min", v.TTL)
+		s := "eid-prefix: " + prefixDisplay(v.EIDPrefix, v.IID, &v.EID)
+		if v.EIDReserved != 0 {
+			s += fmt.Sprintf("  reserved 0x%02x", v.EIDReserved)
+		}
+		t.line(in, "%s", s)
+		switch {
+		case v.NAT != nil:
+			n := v.NAT
+			t.line(in, "nat-traversal: ms-port %d  etr-port %d", n.MSPort, n.ETRPort)
+			t.line(in+1, "global-etr-rloc: %s  ms-rloc: %s  private-etr-rloc: %s", n.GlobalETR.Text, n.MS.Text, n.PrivateETR.Text)
+			rtrs := make([]string, len(n.RTRs))
+			for i := range n.RTRs {
+				rtrs[i] = n.RTRs[i].Text
+			}
+			t.line(in+1, "rtr-rlocs: %s", strings.Join(rtrs, ", "))
+		case v.NATError != "":
+			t.line(in, "address: %s  (%s)", v.Address.Text, v.NATError)
+		default:
+			t.line(in, "address: %s", v.Address.Text)
+		}
+		writeTrailingText(t, in, v.TrailingBytes, v.TrailingHex)
+	case *sharedExtensionView:
+		t.line(in, "sub-type: %d", v.SubType)
+		t.line(in, "data: %d bytes %s", v.DataLength, v.Data)
 	}
 }
 
