@@ -124,7 +124,12 @@ func (nd *node) newCache() {
 		<-nd.sweepDone
 	}
 	nd.cache = mapcache.New(mapcache.Config{
-		SweepPeriod: 100 * time.Millisecond, // also the lookup grace past a deadline
+		// The sweep period is also the lookup grace past a deadline: the
+		// time the sweeper may be late before a lookup stops seeing an
+		// entry that OnExpire would have extended. 250 ms tolerates a
+		// loaded CI machine (100 ms did not: the smart-policy tests saw
+		// misses when the sweeper goroutine was descheduled that long).
+		SweepPeriod: 250 * time.Millisecond,
 		OnExpire: func(e *mapcache.Entry) mapcache.ExpireDecision {
 			if m := nd.mem.Load(); m != nil {
 				return m.OnExpire(e)
