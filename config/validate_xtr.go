@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"strconv"
 	"time"
 )
@@ -11,6 +12,8 @@ const (
 	minMTU           = 576
 	maxTUNMTU        = 9000
 	maxPathMTU       = 65535
+	rtTableDefault   = 253 // the reserved kernel routing tables
+	rtTableLocal     = 255
 	maxLocalRLOCs    = 32 // ITR-RLOCs per Map-Request
 	maxQueuePerDest  = 1024
 	maxQueueTotal    = 1 << 20
@@ -89,6 +92,13 @@ func validateDataplane(dp *Dataplane, d *decoder) {
 	}
 	intRange(d, "dataplane.tun-mtu", dp.TUNMTU, minMTU, maxTUNMTU)
 	intRange(d, "dataplane.path-mtu", dp.PathMTU, minMTU, maxPathMTU)
+	intRange(d, "dataplane.route-table", dp.RouteTable, 1, math.MaxInt32)
+	if dp.RouteTable >= rtTableDefault && dp.RouteTable <= rtTableLocal {
+		d.errorf("dataplane.route-table", "dataplane.route-table", strconv.Itoa(dp.RouteTable), "is a reserved table (253 default, 254 main, 255 local)")
+	}
+	if dp.NativeForward && dp.FwMark == 0 {
+		d.errorf("dataplane.fwmark", "dataplane.fwmark", "0", "must not be 0 when dataplane.native-forward is on")
+	}
 	for i, p := range dp.TUNAddresses {
 		if !p.IsValid() {
 			d.errorf("dataplane.tun-addresses", indexPath("dataplane.tun-addresses", i), `""`, "must be an address with a prefix length")

@@ -15,14 +15,17 @@ const DefaultDataPort = 4341
 // Dataplane is the [dataplane] section: the packet path of an xTR. All of
 // its keys need a restart: they choose devices and sockets.
 type Dataplane struct {
-	RLOCs        []netip.Addr     `toml:"rlocs" required:"true" reload:"restart" doc:"This xTR's own RLOC addresses: the outer source of encapsulated packets, the ITR-RLOCs of Map-Requests (where Map-Replies come back), and the locators of the ETR's database that get the L (local) bit. At least one; at most 32."`
-	DataListen   []netip.AddrPort `toml:"data-listen" default:"['0.0.0.0:4341']" port:"4341" reload:"restart" doc:"UDP addresses (ip or ip:port, port 4341 when omitted) of the LISP data-plane sockets; at most one per address family (an IPv6 one is IPv6-only)."`
-	InstanceID   uint32           `toml:"instance-id" default:"0" reload:"restart" doc:"The 24-bit LISP Instance ID of the EID-side device: packets read from it are looked up and encapsulated in this instance."`
-	TUNName      string           `toml:"tun-name" default:"'lisp0'" reload:"restart" doc:"Name of the EID-side TUN interface the daemon creates (at most 15 bytes; a %d is replaced by a number)."`
-	TUNMTU       int              `toml:"tun-mtu" default:"1444" reload:"restart" doc:"MTU of the TUN interface: the path MTU minus the IPv6 encapsulation overhead (56 bytes) by default, so hosts learn the effective MTU. 576..9000."`
-	TUNAddresses []netip.Prefix   `toml:"tun-addresses" default:"[]" reload:"restart" doc:"Addresses with prefix length to put on the TUN interface (e.g. \"10.1.0.1/24\"); optional."`
-	TUNRoutes    []netip.Prefix   `toml:"tun-routes" default:"[]" reload:"restart" doc:"Prefixes (remote EID space) routed into the TUN interface; optional."`
-	PathMTU      int              `toml:"path-mtu" default:"1500" reload:"restart" doc:"Largest outer packet the RLOC network carries without fragmentation (RFC 9300 Section 7.1); bigger inner packets are fragmented (IPv4 without DF) or answered with ICMP. 576..65535."`
+	RLOCs         []netip.Addr     `toml:"rlocs" required:"true" reload:"restart" doc:"This xTR's own RLOC addresses: the outer source of encapsulated packets, the ITR-RLOCs of Map-Requests (where Map-Replies come back), and the locators of the ETR's database that get the L (local) bit. At least one; at most 32."`
+	DataListen    []netip.AddrPort `toml:"data-listen" default:"['0.0.0.0:4341']" port:"4341" reload:"restart" doc:"UDP addresses (ip or ip:port, port 4341 when omitted) of the LISP data-plane sockets; at most one per address family (an IPv6 one is IPv6-only)."`
+	InstanceID    uint32           `toml:"instance-id" default:"0" reload:"restart" doc:"The 24-bit LISP Instance ID of the EID-side device: packets read from it are looked up and encapsulated in this instance."`
+	TUNName       string           `toml:"tun-name" default:"'lisp0'" reload:"restart" doc:"Name of the EID-side TUN interface the daemon creates (at most 15 bytes; a %d is replaced by a number)."`
+	TUNMTU        int              `toml:"tun-mtu" default:"1444" reload:"restart" doc:"MTU of the TUN interface: the path MTU minus the IPv6 encapsulation overhead (56 bytes) by default, so hosts learn the effective MTU. 576..9000."`
+	TUNAddresses  []netip.Prefix   `toml:"tun-addresses" default:"[]" reload:"restart" doc:"Addresses with prefix length to put on the TUN interface (e.g. \"10.1.0.1/24\"); optional."`
+	TUNRoutes     []netip.Prefix   `toml:"tun-routes" default:"[]" reload:"restart" doc:"Prefixes (remote EID space) routed into the TUN interface; optional."`
+	NativeForward bool             `toml:"native-forward" default:"false" reload:"restart" doc:"Give the ITR a path for packets whose destination has a negative map-cache entry with the Natively-Forward (or No-Action) action: they are handed back to the kernel unencapsulated, through raw sockets marked with fwmark. So that they do not loop into the TUN, the tun-routes are then installed in routing table route-table with a policy rule \"not fwmark <fwmark> lookup <route-table>\" (priority 32000, per address family of the routes), and marked packets follow the main table. Off: the tun-routes go in the main table and such packets are dropped (counted as native_forward_no_path). Needs CAP_NET_RAW."`
+	RouteTable    int              `toml:"route-table" default:"4341" reload:"restart" doc:"Routing table of the tun-routes when native-forward is on. 1..2147483647, not 253..255 (default, main, local)."`
+	FwMark        uint32           `toml:"fwmark" default:"0x4341" reload:"restart" doc:"Firewall mark (SO_MARK) of natively forwarded packets when native-forward is on; packets with it skip route-table. Not 0; pick one no other software on the host uses."`
+	PathMTU       int              `toml:"path-mtu" default:"1500" reload:"restart" doc:"Largest outer packet the RLOC network carries without fragmentation (RFC 9300 Section 7.1); bigger inner packets are fragmented (IPv4 without DF) or answered with ICMP. 576..65535."`
 }
 
 // MissPolicy is the ITR's handling of packets that miss the map-cache.

@@ -76,7 +76,8 @@ func TestXTRDefaults(t *testing.T) {
 	}
 	dp, it, e := c.Dataplane, c.ITR, c.ETR
 	if dp.TUNName != "lisp0" || dp.TUNMTU != 1444 || dp.PathMTU != 1500 || dp.InstanceID != 0 ||
-		!slices.Equal(dp.DataListen, []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:4341")}) {
+		!slices.Equal(dp.DataListen, []netip.AddrPort{netip.MustParseAddrPort("0.0.0.0:4341")}) ||
+		dp.NativeForward || dp.RouteTable != 4341 || dp.FwMark != 0x4341 {
 		t.Errorf("dataplane defaults %+v", dp)
 	}
 	if it.MissPolicy != MissDrop || it.QueuePerDestination != 4 || it.QueueTotal != 1024 || it.MapRequestRate != 1000 ||
@@ -90,6 +91,27 @@ func TestXTRDefaults(t *testing.T) {
 	l := e.EIDs[0].RLOCs[0]
 	if l.Priority != 1 || l.Weight != 100 || l.MPriority != 255 || l.MWeight != 0 || e.MapServers[0].Algorithm != AlgHMACSHA256 {
 		t.Errorf("locator defaults %+v", l)
+	}
+}
+
+func TestXTRNativeForward(t *testing.T) {
+	src := strings.Replace(xtrBase, "[dataplane]\n", "[dataplane]\nnative-forward = true\nroute-table = 100\nfwmark = 0xca6c\ntun-routes = [\"10.2.0.0/16\"]\n", 1)
+	c, err := Parse([]byte(src), "x.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dp := c.Dataplane; !dp.NativeForward || dp.RouteTable != 100 || dp.FwMark != 0xca6c {
+		t.Errorf("dataplane %+v", dp)
+	}
+	// The keys need a restart, like the rest of [dataplane].
+	src2 := strings.Replace(src, "fwmark = 0xca6c", "fwmark = 0xca6d", 1)
+	c2, err := Parse([]byte(src2), "x.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Diff(c, c2)
+	if !slices.Contains(d.RestartRequired, "dataplane.fwmark") {
+		t.Errorf("diff %+v: want dataplane.fwmark to need a restart", d)
 	}
 }
 
@@ -121,6 +143,16 @@ func TestXTRErrors(t *testing.T) {
 			[]string{`x.toml:5: dataplane.instance-id: 16777216: out of range 0..16777215`}},
 		{"route host bits", strings.Replace(xtrBase, "[dataplane]\n", "[dataplane]\ntun-routes = [\"10.2.3.0/16\"]\n", 1),
 			[]string{`x.toml:5: dataplane.tun-routes: "10.2.3.0/16": host bits are set (did you mean 10.2.0.0/16?)`}},
+		{"route table reserved", strings.Replace(xtrBase, "[dataplane]\n", "[dataplane]\nnative-forward = true\nroute-table = 254\n", 1),
+			[]string{`x.toml:6: dataplane.route-table: 254: is a reserved table (253 default, 254 main, 255 local)`}},
+		{"route table zero", strings.Replace(xtrBase, "[dataplane]\n", "[dataplane]\nroute-table = 0\n", 1),
+			[]string{`x.toml:5: dataplane.route-table: 0: out of range 1..2147483647`}},
+		{"fwmark zero", strings.Replace(xtrBase, "[dataplane]\n", "[dataplane]\nnative-forward = true\nfwmark = 0\n", 1),
+			[]string{`x.toml:6: dataplane.fwmark: 0: must not be 0 when dataplane.native-forward is on`}},
+		{"fwmark range", strings.Replace(xtrBase, "[dataplane]\n", "[dataplane]\nfwmark = 0x1_0000_0000\n", 1),
+			[]string{`x.toml:5: dataplane.fwmark`}},
+		{"native-forward type", strings.Replace(xtrBase, "[dataplane]\n", "[dataplane]\nnative-forward = \"yes\"\n", 1),
+			[]string{`x.toml:5: dataplane.native-forward`}},
 		{"policy", strings.Replace(xtrBase, "[itr]\n", "[itr]\nmiss-policy = \"hold\"\n", 1),
 			[]string{`x.toml:8: itr.miss-policy: "hold": unknown miss policy: want drop or queue`}},
 		{"dup MR", strings.Replace(xtrBase, `map-resolvers = ["192.0.2.100"]`, `map-resolvers = ["192.0.2.100", "192.0.2.100:4342"]`, 1),

@@ -160,12 +160,28 @@ func (d *Daemon) openDataPlane(cfg *config.Config) (*xtr.DataPlane, error) {
 	}
 	dev := d.opts.DataDevice
 	if dev == nil {
-		tun, err := dataplane.CreateTUN(dataplane.TUNConfig{Name: dpc.TUNName, MTU: dpc.TUNMTU, Addrs: dpc.TUNAddresses, Routes: dpc.TUNRoutes})
+		tc := dataplane.TUNConfig{Name: dpc.TUNName, MTU: dpc.TUNMTU, Addrs: dpc.TUNAddresses, Routes: dpc.TUNRoutes}
+		if dpc.NativeForward {
+			tc.RouteTable, tc.FwMark = dpc.RouteTable, dpc.FwMark
+		}
+		tun, err := dataplane.CreateTUN(tc)
 		if err != nil {
 			return fail(fmt.Errorf("daemon: dataplane.tun-name %q: %w (creating a TUN device needs CAP_NET_ADMIN)", dpc.TUNName, err))
 		}
 		opened = append(opened, tun)
 		dev = tun
+	}
+	// The native path of Natively-Forward packets: raw sockets whose mark
+	// skips the TUN's routing table. Only with a real TUN, whose routes
+	// CreateTUN put in that table.
+	var native dataplane.Device
+	if dpc.NativeForward && d.opts.DataDevice == nil && d.x.itr != nil {
+		nc, err := dataplane.OpenNative(dataplane.NativeConfig{FwMark: dpc.FwMark})
+		if err != nil {
+			return fail(fmt.Errorf("daemon: dataplane.native-forward: %w (raw sockets need CAP_NET_RAW)", err))
+		}
+		opened = append(opened, nc)
+		native = nc
 	}
 	var conns []dataplane.Conn
 	if d.opts.DataConn != nil {
@@ -182,6 +198,7 @@ func (d *Daemon) openDataPlane(cfg *config.Config) (*xtr.DataPlane, error) {
 	}
 	p, err := xtr.NewDataPlane(xtr.DataPlaneConfig{
 		Device: dev,
+		Native: native,
 		Conns:  conns,
 		ITR:    d.x.itr,
 		ETR:    d.x.etr,

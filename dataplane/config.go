@@ -46,4 +46,26 @@ type TUNConfig struct {
 	Addrs []netip.Prefix
 	// Routes are added through the interface (link scope).
 	Routes []netip.Prefix
+	// RouteTable, when not 0, is the routing table Routes go into instead
+	// of the main one, with a policy rule "not fwmark FwMark lookup
+	// RouteTable" (priority RulePriority, one per address family of
+	// Routes): packets marked with FwMark (those of a NativeConn) skip the
+	// TUN routes and follow the main table. Close removes the rules and
+	// routes.
+	RouteTable int
+	// FwMark is the firewall mark that exempts packets from RouteTable;
+	// it must not be 0 when RouteTable is set.
+	FwMark uint32
+}
+
+// RulePriority is the priority of the policy rules CreateTUN installs for
+// TUNConfig.RouteTable: before the main table's rule (32766).
+const RulePriority = 32000
+
+// NativeConfig configures OpenNative.
+type NativeConfig struct {
+	// FwMark is the SO_MARK of the packets sent (TUNConfig.FwMark), so the
+	// kernel routes them by the main table, past the TUN routes. 0 means
+	// unmarked.
+	FwMark uint32
 }

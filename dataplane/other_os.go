@@ -69,3 +69,35 @@ var (
 	_ Device = (*TUN)(nil)
 	_ Conn   = (*UDPConn)(nil)
 )
+
+// NativeConn is a write-only Device that hands packets back to the kernel
+// through raw sockets; only Linux has one (OpenNative returns
+// ErrUnsupported elsewhere).
+type NativeConn struct{}
+
+// OpenNative returns ErrUnsupported: raw native sockets are implemented on
+// Linux only.
+func OpenNative(NativeConfig) (*NativeConn, error) { return nil, ErrUnsupported }
+
+// Read implements Device.
+func (*NativeConn) Read([][]byte, []int, int) (int, error) { return 0, ErrUnsupported }
+
+// Write implements Device.
+func (*NativeConn) Write([][]byte, int) (int, error) { return 0, ErrUnsupported }
+
+// BatchSize implements Device.
+func (*NativeConn) BatchSize() int { return 1 }
+
+// MTU implements Device.
+func (*NativeConn) MTU() (int, error) { return 0, ErrUnsupported }
+
+// Name implements Device.
+func (*NativeConn) Name() string { return "" }
+
+// Stats returns zero counters.
+func (*NativeConn) Stats() LinkStats { return LinkStats{} }
+
+// Close implements Device.
+func (*NativeConn) Close() error { return ErrUnsupported }
+
+var _ Device = (*NativeConn)(nil)

@@ -5,6 +5,7 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -27,6 +28,9 @@ type TUN struct {
 	closeOnce sync.Once
 	closeErr  error
 	stats     linkCounters
+	nl        *netlink.Handle // in the device's namespace, for Close
+	rules     []*netlink.Rule // policy rules of TUNConfig.RouteTable
+	routes    []*netlink.Route
 }
 
 var _ Device = (*TUN)(nil)
@@ -49,11 +53,26 @@ func CreateTUN(cfg TUNConfig) (*TUN, error) {
 			return nil, fmt.Errorf("%w: invalid prefix %v", ErrInvalidConfig, p)
 		}
 	}
+	switch {
+	case cfg.RouteTable < 0 || int64(cfg.RouteTable) > math.MaxUint32:
+		return nil, fmt.Errorf("%w: route table %d", ErrInvalidConfig, cfg.RouteTable)
+	case cfg.RouteTable >= unix.RT_TABLE_COMPAT && cfg.RouteTable <= unix.RT_TABLE_LOCAL:
+		return nil, fmt.Errorf("%w: route table %d is reserved", ErrInvalidConfig, cfg.RouteTable)
+	case cfg.RouteTable != 0 && cfg.FwMark == 0:
+		return nil, fmt.Errorf("%w: route table %d without a fwmark", ErrInvalidConfig, cfg.RouteTable)
+	}
+	// A netlink socket opened now stays in this namespace, so Close can
+	// remove the rules and routes from any thread.
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: netlink: %w", err)
+	}
 	dev, err := tun.CreateTUN(cfg.Name, cfg.MTU)
 	if err != nil {
+		h.Close()
 		return nil, fmt.Errorf("dataplane: create TUN %q: %w", cfg.Name, err)
 	}
-	t := &TUN{dev: dev, ctl: -1, events: make(chan struct{})}
+	t := &TUN{dev: dev, ctl: -1, events: make(chan struct{}), nl: h}
 	go t.routineEvents()
 	name, err := dev.Name()
 	if err == nil {
@@ -71,7 +90,7 @@ func CreateTUN(cfg TUNConfig) (*TUN, error) {
 	}
 	if err == nil {
 		t.name = name
-		err = configureLink(name, cfg)
+		err = t.configureLink(name, cfg)
 	}
 	if err != nil {
 		_ = t.Close()
@@ -99,9 +118,11 @@ func prefixNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(p.Bits(), bits)}
 }
 
-// configureLink assigns addresses and routes and sets the link up.
-func configureLink(name string, cfg TUNConfig) error {
-	link, err := netlink.LinkByName(name)
+// configureLink assigns addresses and routes and sets the link up; with a
+// route table it adds the policy rules. What it adds is recorded for Close.
+func (t *TUN) configureLink(name string, cfg TUNConfig) error {
+	h := t.nl
+	link, err := h.LinkByName(name)
 	if err != nil {
 		return fmt.Errorf("dataplane: TUN %s: %w", name, err)
 	}
@@ -110,20 +131,64 @@ func configureLink(name string, cfg TUNConfig) error {
 		if p.Addr().Is6() && !p.Addr().Is4In6() {
 			a.Flags = unix.IFA_F_NODAD
 		}
-		if err := netlink.AddrAdd(link, a); err != nil {
+		if err := h.AddrAdd(link, a); err != nil {
 			return fmt.Errorf("dataplane: TUN %s: add address %v: %w", name, p, err)
 		}
 	}
-	if err := netlink.LinkSetUp(link); err != nil {
+	if err := h.LinkSetUp(link); err != nil {
 		return fmt.Errorf("dataplane: TUN %s: set up: %w", name, err)
 	}
+	families := map[int]bool{}
 	for _, p := range cfg.Routes {
-		r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixNet(p.Masked()), Scope: netlink.SCOPE_LINK}
-		if err := netlink.RouteAdd(r); err != nil {
+		r := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: prefixNet(p.Masked()), Scope: netlink.SCOPE_LINK, Table: cfg.RouteTable}
+		if err := h.RouteAdd(r); err != nil {
 			return fmt.Errorf("dataplane: TUN %s: add route %v: %w", name, p, err)
 		}
+		t.routes = append(t.routes, r)
+		if p.Addr().Unmap().Is4() {
+			families[netlink.FAMILY_V4] = true
+		} else {
+			families[netlink.FAMILY_V6] = true
+		}
+	}
+	if cfg.RouteTable == 0 {
+		return nil
+	}
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		if !families[fam] {
+			continue
+		}
+		r := netlink.NewRule()
+		r.Family = fam
+		r.Priority = RulePriority
+		r.Table = cfg.RouteTable
+		r.Mark = cfg.FwMark
+		r.Invert = true
+		if err := h.RuleAdd(r); err != nil {
+			return fmt.Errorf("dataplane: TUN %s: add rule \"not fwmark %#x lookup %d\": %w", name, cfg.FwMark, cfg.RouteTable, err)
+		}
+		t.rules = append(t.rules, r)
 	}
 	return nil
+}
+
+// removeRouting deletes the policy rules and routes configureLink added.
+// Routes already gone (the kernel removes them with the interface) are not
+// an error.
+func (t *TUN) removeRouting() error {
+	var errs []error
+	for _, r := range t.rules {
+		if err := t.nl.RuleDel(r); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("dataplane: TUN %s: delete rule: %w", t.name, err))
+		}
+	}
+	for _, r := range t.routes {
+		if err := t.nl.RouteDel(r); err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENODEV) {
+			errs = append(errs, fmt.Errorf("dataplane: TUN %s: delete route %v: %w", t.name, r.Dst, err))
+		}
+	}
+	t.rules, t.routes = nil, nil
+	return errors.Join(errs...)
 }
 
 // Read implements Device. When the kernel hands over a segmentation
@@ -196,11 +261,13 @@ func (t *TUN) Name() string { return t.name }
 // Stats returns a snapshot of the device's counters.
 func (t *TUN) Stats() LinkStats { return t.stats.snapshot() }
 
-// Close implements Device: it closes the interface (the kernel removes it)
-// and waits for the helper goroutines to stop.
+// Close implements Device: it removes the policy rules and routes it added,
+// closes the interface (the kernel removes it) and waits for the helper goroutines to stop.
 func (t *TUN) Close() error {
 	t.closeOnce.Do(func() {
-		t.closeErr = t.dev.Close()
+		rerr := t.removeRouting()
+		t.nl.Close()
+		t.closeErr = errors.Join(t.dev.Close(), rerr)
 		<-t.events
 		if t.ctl >= 0 {
 			unix.Close(t.ctl)
