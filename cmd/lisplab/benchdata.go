@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lispd/lispd/lab/benchcontrol"
 	"github.com/lispd/lispd/lab/benchdata"
+	"github.com/lispd/lispd/lab/labkit"
 )
 
 func init() { subcommands = append(subcommands, addBenchDataplane, addRelay) }
@@ -98,7 +98,7 @@ the lispd source tree). Everything it creates is removed at the end.`,
 				return fmt.Errorf("lisplab: %w", err)
 			}
 			defer os.RemoveAll(dir)
-			bin, err := benchcontrol.FindLispd(cmd.Context(), lispd, dir)
+			bin, err := labkit.FindLispd(cmd.Context(), lispd, dir)
 			if err != nil {
 				return err
 			}

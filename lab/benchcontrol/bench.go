@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lispd/lispd/lab/labkit"
 	"io"
 	"os"
 	"runtime"
@@ -13,7 +14,7 @@ import (
 
 // Config describes a run of the control-plane benchmark.
 type Config struct {
-	// Lispd is the lispd binary to test; empty means FindLispd's search.
+	// Lispd is the lispd binary to test; empty means labkit.FindLispd's search.
 	Lispd string
 	// Rates are the offered Map-Request rates, one step each, in requests
 	// per second; 0 means as fast as the generator can send.
@@ -135,7 +136,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("benchcontrol: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	bin, err := FindLispd(ctx, cfg.Lispd, dir)
+	bin, err := labkit.FindLispd(ctx, cfg.Lispd, dir)
 	if err != nil {
 		return nil, err
 	}

@@ -91,33 +91,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// FindLispd returns the lispd binary to run: path when not empty, else a
-// lispd next to the running executable, else one on $PATH, else one built
-// with "go build" into dir (which works inside the lispd source tree).
-func FindLispd(ctx context.Context, path, dir string) (string, error) {
-	if path != "" {
-		if _, err := os.Stat(path); err != nil {
-			return "", fmt.Errorf("benchcontrol: --lispd: %w", err)
-		}
-		return path, nil
-	}
-	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "lispd")
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("lispd"); err == nil {
-		return p, nil
-	}
-	out := filepath.Join(dir, "lispd")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/lispd/lispd/cmd/lispd")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("benchcontrol: no lispd given (--lispd), none next to this program or on $PATH, and go build failed: %w\n%s", err, b)
-	}
-	return out, nil
-}
-
 // freePort returns a UDP port that was free on 127.0.0.1 a moment ago.
 func freePort() (uint16, error) {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})

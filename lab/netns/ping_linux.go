@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/lispd/lispd/lab/labkit"
 )
 
 // pingArgs returns ping's arguments: numeric output, a timestamp on every
@@ -48,7 +50,7 @@ func Ping(ctx context.Context, from *Node, dst string, count int, interval time.
 	if err != nil {
 		return PingResult{}, err
 	}
-	var buf lockedBuffer
+	var buf labkit.LockedBuffer
 	p := from.start(ctx, Command{Name: "ping", Args: args, Env: []string{"LC_ALL=C"}, Stdout: &buf, Stderr: &buf})
 	if p.startFailed {
 		return PingResult{}, p.wrap(p.err)

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/lispd/lispd/lab/labkit"
 )
 
 // killWait bounds how long a process may take to disappear after
@@ -545,31 +547,11 @@ func (p *Process) WaitOutput(ctx context.Context, s string) error {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write appends to the buffer.
-func (l *lockedBuffer) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(b)
-}
-
-// Bytes returns a copy of the contents.
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]byte(nil), l.b.Bytes()...)
-}
-
 // Exec runs a short command inside the node and returns its combined
 // stdout and stderr. It fails with a *ProcessError if the command exits
 // with a non-zero status, and is stopped (and fails) when ctx is done.
 func (n *Node) Exec(ctx context.Context, name string, args ...string) ([]byte, error) {
-	var buf lockedBuffer
+	var buf labkit.LockedBuffer
 	p := n.start(ctx, Command{Name: name, Args: args, Stdout: &buf, Stderr: &buf})
 	if p.startFailed {
 		return nil, p.wrap(p.err)

@@ -17,6 +17,7 @@ import (
 	"github.com/lispd/lispd/config"
 	"github.com/lispd/lispd/daemon"
 	"github.com/lispd/lispd/dataplane"
+	"github.com/lispd/lispd/lab/labkit"
 	"github.com/lispd/lispd/lab/lan"
 	"github.com/lispd/lispd/lab/topo"
 	"github.com/lispd/lispd/lab/traffic"
@@ -38,7 +39,7 @@ type embeddedRunner struct {
 }
 
 func newEmbeddedRunner(o Options, p *progress) (*embeddedRunner, error) {
-	r := &embeddedRunner{o: o, p: p, logs: &lockedWriter{w: o.Logs}}
+	r := &embeddedRunner{o: o, p: p, logs: labkit.NewLockedWriter(o.Logs)}
 	first := 32 + os.Getpid()%192
 	for i := range 192 {
 		octet := byte(32 + (first-32+i)%192)
@@ -55,19 +56,6 @@ func newEmbeddedRunner(o Options, p *progress) (*embeddedRunner, error) {
 const lockPort = 4340
 
 func (r *embeddedRunner) close() { _ = r.lock.Close() }
-
-// lockedWriter serializes the log writes of several daemons.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-// Write implements io.Writer.
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
 
 // embeddedSite is one run's topology built in this process.
 type embeddedSite struct {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lispd/lispd/api"
+	"github.com/lispd/lispd/lab/labkit"
 	"github.com/lispd/lispd/lab/netns"
 	"github.com/lispd/lispd/lab/topo"
 	"github.com/lispd/lispd/lab/traffic"
@@ -52,13 +53,13 @@ func newNetnsRunner(ctx context.Context, o Options, p *progress) (runner, error)
 			return nil, fmt.Errorf("paper: %w", err)
 		}
 		r.tmp = dir
-		r.lispd = filepath.Join(dir, "lispd")
-		p.note("building lispd (go build github.com/lispd/lispd/cmd/lispd)")
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", r.lispd, "github.com/lispd/lispd/cmd/lispd")
-		if out, err := cmd.CombinedOutput(); err != nil {
+		p.note("building lispd (go build %s)", labkit.LispdPackage)
+		bin, err := labkit.BuildLispd(ctx, dir)
+		if err != nil {
 			os.RemoveAll(dir)
-			return nil, fmt.Errorf("paper: building lispd (run inside the lispd source tree, or give --lispd): %v\n%s", err, out)
+			return nil, fmt.Errorf("paper: %w", err)
 		}
+		r.lispd = bin
 	}
 	return r, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/lispd/lispd/config"
 	"github.com/lispd/lispd/daemon"
 	"github.com/lispd/lispd/dataplane"
+	"github.com/lispd/lispd/lab/labkit"
 )
 
 // EmbeddedOptions configure StartEmbedded. The zero value is ready to use.
@@ -88,7 +89,7 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 	if o.Logs == nil {
 		o.Logs = io.Discard
 	} else {
-		o.Logs = &lockedWriter{w: o.Logs}
+		o.Logs = labkit.NewLockedWriter(o.Logs)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
 	defer cancel()
@@ -378,18 +379,6 @@ func checkFree(p Plan) error {
 // addrInUse reports whether err says an address was taken.
 func addrInUse(err error) bool {
 	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(fmt.Sprint(err), "address already in use")
-}
-
-// lockedWriter serializes writes of several daemons' loggers.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // prefixWriter prefixes each write (a log line) with the daemon's name.
