@@ -121,7 +121,14 @@ func (s *Server) serveRequest(r *request) {
 		return
 	}
 	st := s.state.Load()
-	host := netip.PrefixFrom(eid, eid.BitLen())
+	s.serveEID(r, st, iid, netip.PrefixFrom(eid, eid.BitLen()))
+}
+
+// serveEID is serveRequest once the requested EID (host, in iid) is known
+// and st loaded: the Map-Resolver calls it directly for a local Map-Server,
+// so a request is not checked and decoded twice.
+func (s *Server) serveEID(r *request, st *state, iid uint32, host netip.Prefix) {
+	eid := host.Addr()
 	sp, configured := st.sites.coveringPrefix(iid, host)
 	pub, registered := st.lookup(iid, host)
 	if registered && configured && sp.p.Prefix.Bits() > pub.prefix.Prefix.Bits() {

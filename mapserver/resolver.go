@@ -31,7 +31,8 @@ func (s *Server) resolve(r *request) {
 	if s.cfg.MapServer {
 		if _, ok := st.sites.coveringPrefix(iid, host); ok {
 			s.ctr.inc(cMRForwardedLocal)
-			s.serveRequest(r)
+			s.ctr.inc(cRequestsReceived)
+			s.serveEID(r, st, iid, host)
 			return
 		}
 	}
