@@ -2,9 +2,12 @@ package main
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/lispd/lispd/api"
 	"github.com/lispd/lispd/config"
@@ -165,4 +168,24 @@ func (f eidFilter) apply(n int, at func(i int) (uint32, netip.Prefix)) []int {
 		}
 	}
 	return out
+}
+
+// showSelected sorts items with order, keeps those the filter f selects
+// (key gives an item's instance-ID and prefix), and writes them: as JSON
+// with --json, else with print when any remain. It returns the selection.
+func showSelected[T any](cmd *cobra.Command, f eidFilter, items []T, order func(x, y T) int,
+	key func(T) (uint32, netip.Prefix), print func([]T) error) ([]T, error) {
+	slices.SortStableFunc(items, order)
+	idx := f.apply(len(items), func(i int) (uint32, netip.Prefix) { return key(items[i]) })
+	sel := make([]T, 0, len(idx))
+	for _, i := range idx {
+		sel = append(sel, items[i])
+	}
+	if jsonOutput(cmd) {
+		return sel, writeJSON(cmd, sel)
+	}
+	if len(sel) > 0 {
+		return sel, print(sel)
+	}
+	return sel, nil
 }

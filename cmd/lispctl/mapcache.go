@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -48,23 +47,13 @@ output to one instance. Nothing matching a filter is an error (exit status 1).`,
 			if err != nil {
 				return err
 			}
-			slices.SortStableFunc(entries, func(x, y api.MapCacheEntry) int {
+			sel, err := showSelected(cmd, f, entries, func(x, y api.MapCacheEntry) int {
 				return cmp.Or(cmp.Compare(x.InstanceID, y.InstanceID), x.Prefix.Addr().Compare(y.Prefix.Addr()),
 					cmp.Compare(x.Prefix.Bits(), y.Prefix.Bits()))
-			})
-			idx := f.apply(len(entries), func(i int) (uint32, prefixT) { return entries[i].InstanceID, entries[i].Prefix })
-			sel := make([]api.MapCacheEntry, 0, len(idx))
-			for _, i := range idx {
-				sel = append(sel, entries[i])
-			}
-			if jsonOutput(cmd) {
-				if err := writeJSON(cmd, sel); err != nil {
-					return err
-				}
-			} else if len(sel) > 0 {
-				if err := printMapCache(cmd, a, sel); err != nil {
-					return err
-				}
+			}, func(e api.MapCacheEntry) (uint32, prefixT) { return e.InstanceID, e.Prefix },
+				func(sel []api.MapCacheEntry) error { return printMapCache(cmd, a, sel) })
+			if err != nil {
+				return err
 			}
 			if len(sel) == 0 {
 				if len(entries) == 0 {

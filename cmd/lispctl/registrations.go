@@ -52,23 +52,13 @@ asked for a Map-Notify; STATE is the RLOC's reachability.`,
 			if site != "" {
 				regs = slices.DeleteFunc(regs, func(r api.Registration) bool { return r.Site != site })
 			}
-			slices.SortStableFunc(regs, func(x, y api.Registration) int {
+			sel, err := showSelected(cmd, f, regs, func(x, y api.Registration) int {
 				return cmp.Or(strings.Compare(x.Site, y.Site), cmp.Compare(x.InstanceID, y.InstanceID),
 					x.EIDPrefix.Addr().Compare(y.EIDPrefix.Addr()), cmp.Compare(x.EIDPrefix.Bits(), y.EIDPrefix.Bits()))
-			})
-			idx := f.apply(len(regs), func(i int) (uint32, prefixT) { return regs[i].InstanceID, regs[i].EIDPrefix })
-			sel := make([]api.Registration, 0, len(idx))
-			for _, i := range idx {
-				sel = append(sel, regs[i])
-			}
-			if jsonOutput(cmd) {
-				if err := writeJSON(cmd, sel); err != nil {
-					return err
-				}
-			} else if len(sel) > 0 {
-				if err := printRegistrations(cmd, a, sel); err != nil {
-					return err
-				}
+			}, func(r api.Registration) (uint32, prefixT) { return r.InstanceID, r.EIDPrefix },
+				func(sel []api.Registration) error { return printRegistrations(cmd, a, sel) })
+			if err != nil {
+				return err
 			}
 			if len(sel) == 0 {
 				if len(regs) == 0 && site == "" {
