@@ -177,6 +177,19 @@ type Config struct {
 	RoundInterval time.Duration
 	// AntiEntropyInterval is the period of the digest exchange.
 	AntiEntropyInterval time.Duration
+	// HeartbeatInterval is how often a session with nothing else to send
+	// sends a PING (naive, smart) and memberlist's probe interval
+	// (gossip); 0 means DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
+	// DeadAfter is how long a peer may stay silent before it is declared
+	// dead: its session is closed and OnPeer told (naive, smart); gossip
+	// tunes memberlist's failure detector to about the same; 0 means
+	// DefaultDeadAfter. At least twice HeartbeatInterval.
+	DeadAfter time.Duration
+	// OnPeer, if set, is told when a peer sends its MemberStatus (Alive)
+	// and when a peer is declared dead. It is called from the member's
+	// goroutines, one call at a time per peer, and must not block.
+	OnPeer func(PeerEvent)
 	// RefreshGrace is how long an expired record in use is kept while its
 	// refresh is on its way; a member that keeps a record for a peer's
 	// refresh refreshes it itself when no newer version arrived within
@@ -228,6 +241,11 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.ReconnectMin, DefaultReconnectMin)
 	def(&c.ReconnectMax, DefaultReconnectMax)
 	def(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	def(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	def(&c.DeadAfter, DefaultDeadAfter)
+	if c.DeadAfter < 2*c.HeartbeatInterval {
+		return bad("dead-after %v is shorter than two heartbeat intervals (%v)", c.DeadAfter, c.HeartbeatInterval)
+	}
 	if c.ReconnectMax < c.ReconnectMin {
 		c.ReconnectMax = c.ReconnectMin
 	}

@@ -36,6 +36,7 @@ import (
 //	USAGE   N(4) N x (Key-hash(8) Age-ms(4))
 //	PING    (empty)
 //	BYE     Reason-len(2) Reason (UTF-8)
+//	STATUS  see status.go
 //
 // A frame of an unknown type is skipped (and counted), so that later
 // versions can add types; a frame of another version is refused.
@@ -50,6 +51,7 @@ const (
 	frameUsage   frameType = 5
 	framePing    frameType = 6
 	frameBye     frameType = 7
+	frameStatus  frameType = 8
 )
 
 var frameNames = [...]string{
@@ -60,6 +62,7 @@ var frameNames = [...]string{
 	frameUsage:   "usage",
 	framePing:    "ping",
 	frameBye:     "bye",
+	frameStatus:  "status",
 }
 
 // String names the frame type.
@@ -135,6 +138,7 @@ type frame struct {
 	keys    keysMsg
 	usage   []usageItem
 	reason  string
+	status  MemberStatus
 }
 
 // beginFrame appends a frame header of type t to b with a zero length and
@@ -475,6 +479,8 @@ func parseFrame(b []byte) (frame, error) {
 			}
 		}
 	case framePing:
+	case frameStatus:
+		f.status = parseStatus(r)
 	case frameBye:
 		f.reason = string(r.bytes(int(r.u16())))
 		if r.err == nil && !utf8.ValidString(f.reason) {

@@ -2,6 +2,7 @@ package cachesync
 
 import (
 	"bytes"
+	"net/netip"
 	"reflect"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ func FuzzFrame(f *testing.F) {
 	f.Add(appendHello(nil, hello{mode: ModeNaive, origin: 3, round: time.Second, window: time.Minute, name: "a"}))
 	f.Add(appendKeys(nil, keysMsg{nbuckets: 16, buckets: []uint32{0, 3}, keys: []keyVersion{{1, 2}}}))
 	f.Add(appendUsage(nil, []usageItem{{hash: 5, age: time.Second}}))
+	f.Add(appendStatus(nil, MemberStatus{Down: true, Reason: "eth1 down", RLOCs: []netip.Addr{netip.MustParseAddr("192.0.2.1")},
+		ITRs: []RemoteITR{{RLOC: netip.MustParseAddr("2001:db8::7"), InstanceID: 7, EID: netip.MustParseAddr("10.2.2.1"), Age: time.Second}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		raw, err := readFrame(bytes.NewReader(b), MinMaxFrameSize, nil)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log"
 	"log/slog"
@@ -104,6 +105,14 @@ func (m *Member) startGossip(ctx context.Context, wg *sync.WaitGroup) (*gossip, 
 			*d = v
 		}
 	}
+	// Failure detection within about DeadAfter: probe every heartbeat
+	// interval, and a suspected member is declared dead after
+	// SuspicionMult x max(1, log10(N)) probe intervals (memberlist's
+	// formula), unless the operator tuned these in GossipConfig.
+	mc.ProbeInterval = cfg.HeartbeatInterval
+	mc.ProbeTimeout = max(cfg.HeartbeatInterval/2, 10*time.Millisecond)
+	mc.SuspicionMult = max(int(cfg.DeadAfter/cfg.HeartbeatInterval)/2, 1)
+	mc.SuspicionMaxTimeoutMult = 1
 	setDur(&mc.ProbeInterval, gc.ProbeInterval)
 	setDur(&mc.ProbeTimeout, gc.ProbeTimeout)
 	setDur(&mc.GossipInterval, gc.GossipInterval)
@@ -290,6 +299,9 @@ func (g *gossip) NotifyJoin(n *memberlist.Node) {
 	p.state, p.since, p.lastErr = PeerConnected, time.Now(), ""
 	p.mu.Unlock()
 	p.c.connects.Add(1)
+	if f, ok := g.m.statusFrame(); ok {
+		g.send(p, f, 0)
+	}
 	if len(n.Meta) == 2 && binary.BigEndian.Uint16(n.Meta) == g.m.clock.Origin() {
 		g.m.log.Warn("sync: member has the same origin ID as this member; rename one of them so that their versions differ",
 			"member", n.Name, "origin", g.m.clock.Origin())
@@ -304,10 +316,14 @@ func (g *gossip) NotifyLeave(n *memberlist.Node) {
 	}
 	p := g.peer(n.Name)
 	p.mu.Lock()
+	wasAlive := p.alive
 	p.alive = false
 	p.state, p.since = PeerDead, time.Now()
 	p.mu.Unlock()
 	g.m.log.Info("sync: member left or failed", "member", n.Name)
+	if wasAlive {
+		g.m.peerDead(p, errors.New("memberlist: member left or failed"))
+	}
 }
 
 // NotifyUpdate implements memberlist.EventDelegate.
@@ -504,6 +520,8 @@ func (g *gossip) handle(b []byte) {
 		}
 	case frameUsage:
 		m.usage.record(p, f.usage, m.cache.Now().UnixNano())
+	case frameStatus:
+		m.peerStatus(p, f.status)
 	case framePing, frameBye, frameHello:
 	default:
 		m.c.unknownFrames.Add(1)

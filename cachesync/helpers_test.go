@@ -53,6 +53,12 @@ type node struct {
 	refreshes   atomic.Int64
 	refreshFail atomic.Bool
 
+	// events receives the member's PeerEvents (dropped when full).
+	events chan PeerEvent
+	// peerAddr, when set, replaces a peer's address in this node's config
+	// (tests put a proxy between two members).
+	peerAddr map[string]netip.AddrPort
+
 	cancel, sweepCancel context.CancelFunc
 	done, sweepDone     chan struct{}
 	listener            net.Listener
@@ -80,7 +86,7 @@ func newSetExtra(t *testing.T, mode Mode, n int, o opts, extra []Peer) *set {
 	t.Helper()
 	s := &set{t: t, mode: mode, o: o, gkey: []byte("0123456789abcdef"), extraPeers: extra}
 	for i := range n {
-		nd := &node{s: s, i: i, name: fmt.Sprintf("itr-%d", i)}
+		nd := &node{s: s, i: i, name: fmt.Sprintf("itr-%d", i), events: make(chan PeerEvent, 256)}
 		if mode != ModeGossip {
 			k, err := GenerateKey()
 			if err != nil {
@@ -161,6 +167,12 @@ func (nd *node) config() Config {
 		ReconnectMax:        200 * time.Millisecond,
 		HandshakeTimeout:    2 * time.Second,
 		Refresher:           RefresherFunc(nd.refresh),
+		OnPeer: func(ev PeerEvent) {
+			select {
+			case nd.events <- ev:
+			default:
+			}
+		},
 	}
 	if s.mode == ModeGossip {
 		if !c.Listen.IsValid() {
@@ -181,7 +193,11 @@ func (nd *node) config() Config {
 	}
 	for _, o := range s.nodes {
 		if o != nd {
-			c.Peers = append(c.Peers, Peer{Name: o.name, Address: o.addr, PublicKey: PublicKeyOf(o.key)})
+			addr := o.addr
+			if a, ok := nd.peerAddr[o.name]; ok {
+				addr = a
+			}
+			c.Peers = append(c.Peers, Peer{Name: o.name, Address: addr, PublicKey: PublicKeyOf(o.key)})
 		}
 	}
 	c.Peers = append(c.Peers, s.extraPeers...)

@@ -53,6 +53,11 @@ type Member struct {
 	gmu    sync.Mutex
 	gpeers map[string]*peer // members seen, by node name
 	g      atomic.Pointer[gossip]
+
+	// failover (status.go)
+	statusMu sync.Mutex
+	status   MemberStatus
+	statusOK bool // SetStatus was called
 }
 
 // peer is another member, configured (naive, smart) or discovered
@@ -71,6 +76,10 @@ type peer struct {
 	lastErr string
 	sess    *session // the live session (naive, smart)
 	alive   bool     // gossip: memberlist reports the member alive
+	// st is the last STATUS the peer sent (stKnown), kept after it dies
+	// so that the survivors know which RLOCs to withdraw.
+	st      MemberStatus
+	stKnown bool
 }
 
 // connected reports whether the peer is currently reachable: a session is

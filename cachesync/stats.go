@@ -139,6 +139,10 @@ type Stats struct {
 	// InboxDrops counts gossip messages dropped because the member's inbox
 	// was full (anti-entropy repairs what they carried).
 	InboxDrops uint64
+	// PeersDead counts peers declared dead: a session lost, silent for
+	// DeadAfter or closed by CheckPeers (naive, smart), or memberlist's
+	// verdict (gossip).
+	PeersDead uint64
 }
 
 // counters are the atomic counters behind Stats.
@@ -156,6 +160,7 @@ type counters struct {
 	refreshes, keptForPeers         atomic.Uint64
 	probations, expiredUnused       atomic.Uint64
 	expiredStale, inboxDrops        atomic.Uint64
+	peersDead                       atomic.Uint64
 }
 
 // peerCounters are the counters of one peer.
@@ -194,6 +199,7 @@ func (c *counters) fill(s *Stats) {
 	s.ExpiredUnused = c.expiredUnused.Load()
 	s.ExpiredStale = c.expiredStale.Load()
 	s.InboxDrops = c.inboxDrops.Load()
+	s.PeersDead = c.peersDead.Load()
 }
 
 func (c *peerCounters) fill(s *PeerStatus) {

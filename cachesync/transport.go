@@ -274,7 +274,8 @@ func (m *Member) runSession(ctx context.Context, tc *tls.Conn, p *peer) (bool, e
 		mode: m.cfg.Mode, origin: m.clock.Origin(), round: m.cfg.RoundInterval,
 		window: m.cfg.RefreshWindow, name: m.cfg.Name,
 	})
-	br := bufio.NewReaderSize(tc, 64<<10)
+	dr := &deadlineReader{c: tc, after: m.cfg.DeadAfter}
+	br := bufio.NewReaderSize(dr, 64<<10)
 	f, flen, err := func() (frame, int, error) {
 		if _, err := tc.Write(hb); err != nil {
 			return frame{}, 0, err
@@ -319,10 +320,14 @@ func (m *Member) runSession(ctx context.Context, tc *tls.Conn, p *peer) (bool, e
 			"peer", p.name, "peer_round", h.round, "peer_window", h.window)
 	}
 	tc.SetDeadline(time.Time{})
+	dr.on = true
 
 	s := newSession(ctx, m, p, tc)
 	p.attach(s)
 	m.log.Info("sync: peer connected", "peer", p.name, "addr", tc.RemoteAddr(), "peer_name", h.name)
+	if f, ok := m.statusFrame(); ok {
+		s.queueCtrl(f)
+	}
 	ss := collectShareable(m.cache, m.cache.Now())
 	s.queueCtrl(appendDigest(nil, ss.digest(bucketsFor(len(ss.entries)))))
 	if m.cfg.Mode == ModeSmart {
@@ -332,11 +337,28 @@ func (m *Member) runSession(ctx context.Context, tc *tls.Conn, p *peer) (bool, e
 		}
 	}
 	err = s.run(br)
-	p.detach(s, err)
-	if ctx.Err() == nil {
+	if p.detach(s, err) && ctx.Err() == nil {
 		m.log.Info("sync: peer disconnected", "peer", p.name, "reason", err)
+		m.peerDead(p, err)
 	}
 	return true, err
+}
+
+// deadlineReader moves the connection's read deadline DeadAfter ahead
+// before every read once the session is established (on), so that a
+// session is closed after DeadAfter of silence, however long a frame
+// takes to arrive. Only the session's reading goroutine uses it.
+type deadlineReader struct {
+	c     net.Conn
+	after time.Duration
+	on    bool
+}
+
+func (r *deadlineReader) Read(b []byte) (int, error) {
+	if r.on {
+		r.c.SetReadDeadline(time.Now().Add(r.after))
+	}
+	return r.c.Read(b)
 }
 
 func (m *Member) countReceived(p *peer, bytes, records int) {
@@ -371,12 +393,13 @@ func (p *peer) attach(s *session) {
 	}
 }
 
-// detach removes s from p if it is still p's session.
-func (p *peer) detach(s *session, err error) {
+// detach removes s from p if it is still p's session, and reports
+// whether it was.
+func (p *peer) detach(s *session, err error) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.sess != s {
-		return
+		return false
 	}
 	p.sess = nil
 	st := PeerDisconnected
@@ -387,6 +410,7 @@ func (p *peer) detach(s *session, err error) {
 	if err != nil {
 		p.lastErr = err.Error()
 	}
+	return true
 }
 
 // session is an established connection with a peer. The reader applies
@@ -511,11 +535,11 @@ func (s *session) writeTimeout() time.Duration {
 	return max(minWriteTimeout, 3*s.m.cfg.RoundInterval)
 }
 
-// readTimeout closes a session that received nothing for three rounds
-// (every round sends at least a keepalive).
-func (s *session) readTimeout() time.Duration {
-	return 3*s.m.cfg.RoundInterval + time.Second
-}
+// readTimeout closes a session that received nothing for DeadAfter: the
+// peer sends a PING every HeartbeatInterval when it has nothing else to
+// send, and the deadline moves on with every byte received (deadlineConn),
+// so a long transfer is not mistaken for silence.
+func (s *session) readTimeout() time.Duration { return s.m.cfg.DeadAfter }
 
 // writeLoop sends what is queued (RoutineSessionWrite).
 func (s *session) writeLoop() error {
@@ -528,10 +552,24 @@ func (s *session) writeLoop() error {
 		m.countSent(s.p, len(f), records)
 		return nil
 	}
+	hb := time.NewTicker(m.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	ping := appendPing(nil)
 	for {
 		select {
 		case <-s.ctx.Done():
 			return context.Cause(s.ctx)
+		case <-hb.C:
+			// A heartbeat: the peer declares this member dead after
+			// DeadAfter of silence.
+			s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
+			if err := write(ping, 0); err != nil {
+				return err
+			}
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			continue
 		case <-s.wake:
 		}
 		for {
@@ -576,7 +614,6 @@ func (s *session) readLoop(br *bufio.Reader) error {
 	m := s.m
 	var buf []byte
 	for {
-		s.conn.SetReadDeadline(time.Now().Add(s.readTimeout()))
 		b, err := readFrame(br, m.cfg.MaxFrameSize, buf)
 		if err != nil {
 			if errors.Is(err, ErrMalformed) || errors.Is(err, ErrFrameTooLarge) {
@@ -635,6 +672,8 @@ func (s *session) handle(f *frame) error {
 			m.usage.record(s.p, f.usage, m.cache.Now().UnixNano())
 		}
 	case framePing:
+	case frameStatus:
+		m.peerStatus(s.p, f.status)
 	case frameBye:
 		return fmt.Errorf("cachesync: the peer closed the session: %s", f.reason)
 	default:
