@@ -16,7 +16,7 @@ import "fmt"
 // and of an ETR:
 //
 //	n, err := b.ReadConn(conn)        // LISP datagrams at ConnOffset
-//	dec.DecapBatch(b, n)              // fills b.Out and b.OutIID
+//	dec.DecapBatch(b, n)              // fills b.Out, b.OutIID, b.OutDecap
 //	dev.Write(b.Out, OutOffset)
 type Batch struct {
 	// Bufs are the packet buffers, each of the batch's buffer size.
@@ -35,6 +35,9 @@ type Batch struct {
 	// OutIID is parallel to Out after DecapBatch: the instance-ID of each
 	// inner packet.
 	OutIID []uint32
+	// OutDecap is parallel to Out after DecapBatch: where each inner packet
+	// came from and the Locator-Status-Bits its LISP header carried.
+	OutDecap []DecapMeta
 	// Reply lists the packets to write back to where the batch came from
 	// (ICMP errors to the Device), also at OutOffset.
 	Reply [][]byte
@@ -55,14 +58,15 @@ func NewBatch(n, bufSize int) (*Batch, error) {
 		return nil, fmt.Errorf("%w: buffer size %d below %d", ErrInvalidConfig, bufSize, Headroom+ipv6HeaderLen)
 	}
 	b := &Batch{
-		Bufs:    make([][]byte, n),
-		Sizes:   make([]int, n),
-		Meta:    make([]Meta, n),
-		Out:     make([][]byte, 0, n),
-		OutMeta: make([]Meta, 0, n),
-		OutIID:  make([]uint32, 0, n),
-		Reply:   make([][]byte, 0, n),
-		bufSize: bufSize,
+		Bufs:     make([][]byte, n),
+		Sizes:    make([]int, n),
+		Meta:     make([]Meta, n),
+		Out:      make([][]byte, 0, n),
+		OutMeta:  make([]Meta, 0, n),
+		OutIID:   make([]uint32, 0, n),
+		OutDecap: make([]DecapMeta, 0, n),
+		Reply:    make([][]byte, 0, n),
+		bufSize:  bufSize,
 	}
 	backing := make([]byte, n*bufSize)
 	for i := range b.Bufs {
@@ -83,6 +87,7 @@ func (b *Batch) Reset() {
 	b.Out = b.Out[:0]
 	b.OutMeta = b.OutMeta[:0]
 	b.OutIID = b.OutIID[:0]
+	b.OutDecap = b.OutDecap[:0]
 	b.Reply = b.Reply[:0]
 	for i := range b.Bufs {
 		b.Bufs[i] = b.Bufs[i][:cap(b.Bufs[i])]
@@ -205,7 +210,8 @@ func (e *Encapsulator) emit(b *Batch, buf []byte, h ipHeader, hash uint32, t Tun
 
 // DecapBatch decapsulates the n datagrams read into b by ReadConn (at
 // ConnOffset, metadata in b.Meta), appending the inner packets to deliver to
-// b.Out and their instance-IDs to b.OutIID. Slots of size 0 are skipped.
+// b.Out, their instance-IDs to b.OutIID, and their outer sources and
+// Locator-Status-Bits to b.OutDecap. Slots of size 0 are skipped.
 func (d *Decapsulator) DecapBatch(b *Batch, n int) {
 	for i := range min(n, len(b.Bufs)) {
 		size := b.Sizes[i]
@@ -218,5 +224,6 @@ func (d *Decapsulator) DecapBatch(b *Batch, n int) {
 		}
 		b.Out = append(b.Out, out(b.Bufs[i], r.Start, r.End))
 		b.OutIID = append(b.OutIID, r.InstanceID)
+		b.OutDecap = append(b.OutDecap, decapMeta(&r, b.Meta[i].Addr.Addr()))
 	}
 }

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/lispd/lispd/wire"
@@ -21,6 +22,34 @@ type DecapResult struct {
 	Header wire.DataHeader
 	// InstanceID is the packet's instance-ID (0 without the I bit).
 	InstanceID uint32
+}
+
+// DecapMeta describes a delivered inner packet beyond its instance-ID: the
+// RLOC that sent it and the Locator-Status-Bits of its LISP header (RFC
+// 9300 section 10), for an ETR that is also an ITR.
+type DecapMeta struct {
+	// Outer is the outer source address (the sending RLOC), unmapped.
+	Outer netip.Addr
+	// L reports that the L bit was set: LSB is meaningful.
+	L bool
+	// LSBLen is the number of Locator-Status-Bits the header had room
+	// for: 8 with the I bit, 32 without.
+	LSBLen uint8
+	// LSB are the Locator-Status-Bits, bit k for the sending site's
+	// locator of ordinal k; 0 when L is clear.
+	LSB uint32
+}
+
+// decapMeta builds the DecapMeta of a delivered packet.
+func decapMeta(r *DecapResult, outer netip.Addr) DecapMeta {
+	m := DecapMeta{Outer: outer.Unmap(), L: r.Header.L, LSBLen: 32}
+	if r.Header.I {
+		m.LSBLen = 8
+	}
+	if m.L {
+		m.LSB = r.Header.LSB
+	}
+	return m
 }
 
 // Decapsulator checks and strips LISP headers. It is safe for concurrent

@@ -237,3 +237,37 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
+
+func TestDecapBatchMeta(t *testing.T) {
+	d := NewDecapsulator(mustEIDs(t, eid(0, "10.0.0.0/8"), eid(3, "2001:db8::/32")))
+	b, _ := NewBatch(4, 2048)
+	put := func(i int, hdr string, inner []byte, from string) {
+		h := unhex(t, hdr)
+		copy(b.Bufs[i][ConnOffset:], h)
+		copy(b.Bufs[i][ConnOffset+8:], inner)
+		b.Sizes[i] = len(h) + len(inner)
+		b.Meta[i] = Meta{Addr: netip.MustParseAddrPort(from)}
+	}
+	put(0, "c0 00 00 01 80 00 00 05", unhex(t, inner4Hex), "192.0.2.9:4341")
+	put(1, "c0 00 00 01 00 00 00 01", unhex(t, inner6Hex), "192.0.2.8:4341") // not our EID
+	put(2, "c8 00 00 01 00 00 03 fe", unhex(t, inner6Hex), "[::ffff:192.0.2.7]:4341")
+	put(3, "80 00 00 01 00 00 00 07", unhex(t, inner4Hex), "[2001:db8::9]:4341")
+	d.DecapBatch(b, 4)
+	want := []DecapMeta{
+		{Outer: netip.MustParseAddr("192.0.2.9"), L: true, LSBLen: 32, LSB: 0x80000005},
+		{Outer: netip.MustParseAddr("192.0.2.7"), L: true, LSBLen: 8, LSB: 0xfe},
+		{Outer: netip.MustParseAddr("2001:db8::9"), LSBLen: 32}, // L clear: no bits
+	}
+	if len(b.OutDecap) != len(want) || len(b.Out) != len(want) {
+		t.Fatalf("out %d, meta %+v", len(b.Out), b.OutDecap)
+	}
+	for k, w := range want {
+		if b.OutDecap[k] != w {
+			t.Errorf("meta %d: %+v, want %+v", k, b.OutDecap[k], w)
+		}
+	}
+	b.Reset()
+	if len(b.OutDecap) != 0 {
+		t.Error("Reset kept OutDecap")
+	}
+}

@@ -85,6 +85,13 @@ type Tunnel struct {
 	Nonce uint32
 	// EchoNonceRequest sets the E bit.
 	EchoNonceRequest bool
+	// L sets the L bit: LSB carries the Locator-Status-Bits of the source
+	// site's locator-set (RFC 9300 section 10), bit k for the locator of
+	// ordinal k. With an instance-ID only the low 8 bits fit and the rest
+	// are left out; without L the field is sent as 0.
+	L bool
+	// LSB are the Locator-Status-Bits sent when L is set.
+	LSB uint32
 }
 
 // Verdict says what Encap did with a packet.
@@ -257,9 +264,14 @@ func (e *Encapsulator) encap(buf []byte, off int, h ipHeader, hash uint32, t Tun
 		nonce = e.nonces.Nonce() & 0xffffff
 	}
 	lh := wire.DataHeader{N: true, E: t.EchoNonceRequest, Nonce: nonce}
+	if t.L {
+		lh.L = true
+		lh.LSB = t.LSB
+	}
 	if t.InstanceID != 0 {
 		lh.I = true
 		lh.InstanceID = t.InstanceID
+		lh.LSB &= 0xff
 	}
 	start := off - wire.DataHeaderLen
 	if _, err := lh.AppendBinary(buf[start:start]); err != nil {

@@ -336,3 +336,35 @@ func TestPrependOuterChecksumAndErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestEncapLocatorStatusBits(t *testing.T) {
+	inner := unhex(t, inner4Hex)
+	enc, _ := NewEncapsulator(EncapConfig{Nonces: fixedNonces(0xabcdef)})
+	dst := netip.MustParseAddr("192.0.2.7")
+	for _, tc := range []struct {
+		name string
+		t    Tunnel
+		want string
+	}{
+		// L clear: the bits are not sent even if set.
+		{"no L", Tunnel{Dst: dst, LSB: 0x5}, "80 ab cd ef 00 00 00 00"},
+		{"L, 32 bits", Tunnel{Dst: dst, L: true, LSB: 0x80000005}, "c0 ab cd ef 80 00 00 05"},
+		{"L, none up", Tunnel{Dst: dst, L: true}, "c0 ab cd ef 00 00 00 00"},
+		// With the I bit only the low 8 bits fit.
+		{"L and I", Tunnel{Dst: dst, L: true, LSB: 0x1fd, InstanceID: 0x123456}, "c8 ab cd ef 12 34 56 fd"},
+		{"I, no L", Tunnel{Dst: dst, LSB: 0x3, InstanceID: 7}, "88 ab cd ef 00 00 07 00"},
+	} {
+		buf := inBuf(inner, 0)
+		r := enc.Encap(buf, Headroom, len(inner), tc.t)
+		if r.Verdict != VerdictSend {
+			t.Fatalf("%s: %+v", tc.name, r)
+		}
+		if got, want := buf[r.Start:Headroom], unhex(t, tc.want); !bytes.Equal(got, want) {
+			t.Errorf("%s: LISP header %x, want %x", tc.name, got, want)
+		}
+		h, err := wire.ParseDataHeader(buf[r.Start:])
+		if err != nil || h.L != tc.t.L {
+			t.Errorf("%s: header %+v err %v", tc.name, h, err)
+		}
+	}
+}

@@ -268,7 +268,7 @@ func (p *DataPlane) runEncap(ctx context.Context, l *encapLoop) {
 // runDecap is RoutineDecap for one conn: conn -> ETR -> device.
 func (p *DataPlane) runDecap(ctx context.Context, c *connPort, b *dataplane.Batch) {
 	var delay time.Duration
-	dec := p.etr.Decapsulator()
+	l := p.newDecapLoop()
 	for {
 		n, err := b.ReadConn(c.conn)
 		if err != nil {
@@ -278,8 +278,59 @@ func (p *DataPlane) runDecap(ctx context.Context, c *connPort, b *dataplane.Batc
 			continue
 		}
 		delay = 0
-		dec.DecapBatch(b, n)
-		p.writeDevice(b.Out)
+		l.process(b, n)
+	}
+}
+
+// decapLoop is the state of one decapsulating packet loop (RoutineDecap):
+// its memo of the remote ITRs it stamped. It belongs to one goroutine.
+type decapLoop struct {
+	p    *DataPlane
+	dec  *dataplane.Decapsulator
+	etr  *ETR
+	itr  *ITR // nil without an ITR: Locator-Status-Bits are not observed
+	seen remoteSeen
+}
+
+func (p *DataPlane) newDecapLoop() *decapLoop {
+	return &decapLoop{p: p, dec: p.etr.Decapsulator(), etr: p.etr, itr: p.itr}
+}
+
+// process decapsulates the n datagrams in b, looks at what the delivered
+// packets say about their senders (Locator-Status-Bits, remote ITRs), and
+// writes them to the device. The steady state does not allocate.
+func (l *decapLoop) process(b *dataplane.Batch, n int) {
+	l.dec.DecapBatch(b, n)
+	if len(b.Out) > 0 {
+		l.observe(b)
+	}
+	l.p.writeDevice(b.Out)
+}
+
+// observe handles the senders of the delivered packets in b before they
+// are written, so that a reply the hosts send sees the new reachability:
+// the Locator-Status-Bits of packets with the L bit (ITR.observeLSB) and
+// the remote-ITR table (one update per remote ITR and second at most).
+func (l *decapLoop) observe(b *dataplane.Batch) {
+	now := l.etr.now().UnixNano()
+	var itrNow int64
+	for k, pkt := range b.Out {
+		if k >= len(b.OutDecap) || k >= len(b.OutIID) || len(pkt) < dataplane.OutOffset {
+			break
+		}
+		m := &b.OutDecap[k]
+		src, _, ok := ipAddrs(pkt[dataplane.OutOffset:])
+		if !ok {
+			continue
+		}
+		iid := b.OutIID[k]
+		if m.L && l.itr != nil {
+			if itrNow == 0 {
+				itrNow = l.itr.now().UnixNano()
+			}
+			l.itr.observeLSBAt(itrNow, iid, src, m.Outer, m.LSB, int(m.LSBLen))
+		}
+		l.seen.see(l.etr, iid, m.Outer, src, now)
 	}
 }
 
@@ -412,6 +463,11 @@ type encapLoop struct {
 	// to the cache's Stats once per batch (see mapcache.Cache.Peek).
 	hits, misses uint64
 
+	// etr, when the xTR is also an ETR, gives the Locator-Status-Bits of
+	// the inner source's mapping (lsb memoizes the last answer).
+	etr *ETR
+	lsb lsbCache
+
 	lookup    dataplane.LookupFunc // l.decide, bound once
 	native    [][]byte             // native-forwarding buffers
 	nativeOut [][]byte
@@ -426,7 +482,7 @@ func (p *DataPlane) newEncapLoop(enc *dataplane.Encapsulator, n int, release boo
 	if err != nil {
 		return nil, err
 	}
-	l := &encapLoop{p: p, itr: p.itr, enc: enc, batch: b, release: release}
+	l := &encapLoop{p: p, itr: p.itr, etr: p.etr, enc: enc, batch: b, release: release}
 	l.lookup = l.decide
 	return l, nil
 }
@@ -496,7 +552,9 @@ func (l *encapLoop) writeConn(c *connPort, pkts [][]byte, meta []dataplane.Meta)
 
 // decide is the LookupFunc: the ITR's decision for one inner packet. On a
 // map-cache hit with a usable RLOC it returns the tunnel (RLOC chosen by
-// ChooseRLOC with the packet's flow hash) and touches the entry; on a miss
+// ChooseRLOC with the packet's flow hash, with the L bit and the
+// Locator-Status-Bits of the source's site when the xTR is also an ETR
+// whose database holds the inner source) and touches the entry; on a miss
 // it hands the packet to the ITR's miss handling; on a negative entry it
 // applies the entry's action. The hit path does not allocate.
 func (l *encapLoop) decide(inner []byte, hash uint32) (dataplane.Tunnel, bool) {
@@ -526,7 +584,11 @@ func (l *encapLoop) decide(inner []byte, hash uint32) (dataplane.Tunnel, bool) {
 	if l.release {
 		l.itr.ctr.inc(iMissReleased)
 	}
-	return dataplane.Tunnel{Src: st.srcFor(rloc), Dst: rloc, InstanceID: st.iid}, true
+	t := dataplane.Tunnel{Src: st.srcFor(rloc), Dst: rloc, InstanceID: st.iid}
+	if l.etr != nil {
+		t.LSB, t.L = l.lsb.get(l.etr, st.iid, src)
+	}
+	return t, true
 }
 
 // missed handles a packet with no map-cache entry. Destinations that

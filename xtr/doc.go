@@ -38,8 +38,17 @@
 // just expire. Refresh and Resolve let the synchronization set and the API
 // ask for a mapping.
 //
-// A Solicit-Map-Request for a cached mapping is answered with an
-// SMR-invoked Map-Request through the Map-Resolvers. With an RLOC-probe
+// A Solicit-Map-Request (S bit) is answered with an SMR-invoked
+// Map-Request through the Map-Resolvers for each cached mapping it names.
+// Deployed routers fill its fields differently (RFC 9301 section 6.1 says
+// only that the EID-prefix is "copied from the SMR message"): lispd before
+// 0.2 put the changed prefix in both the Source-EID and the EID-record,
+// OOR puts its changed prefix in the Source-EID and the receiver's own EID
+// in the EID-record (and drops SMRs whose EID-record is not one of its
+// EIDs), lispers.net reads the EID-record. So the ITR looks at the
+// Source-EID and every EID-record, skips those inside this xTR's own
+// EID-prefixes (SetLocalEIDs), and refreshes the cached mappings covering
+// the others; nonce 0 is accepted. See smr.go. With an RLOC-probe
 // interval set, the RLOCs of recently used entries are probed (Map-Request
 // with the P bit, directly to the RLOC); an RLOC that misses
 // RLOCProbeMisses probes in a row is marked unreachable in every entry
@@ -56,9 +65,22 @@
 // state with each Map-Server (ETR.Registrations) is what `lispctl etr show`
 // displays. It answers Map-Requests for its EIDs (forwarded by a
 // Map-Server in an ECM, or RLOC-probes sent directly) with authoritative
-// Map-Replies, remembers which ITRs asked for which prefixes (bounded), and
-// when SetConfig changes the mapping of a prefix it re-registers and sends
-// those ITRs an SMR. Its Decapsulator delivers only packets for the
+// Map-Replies, remembers which ITRs asked for which prefixes, and from which
+// of their EIDs (bounded), and when SetConfig changes the mapping of a
+// prefix it re-registers and sends those ITRs an SMR. The SMRs it sends
+// carry the changed prefix as Source-EID and the receiver's EID (when
+// known) as EID-record, the form every implementation above accepts, and
+// go to the ITR's control port 4342 (not the ephemeral port its request
+// came from, which may be closed). SolicitITRs queues SMRs to other ITRs
+// (the failover code's remote ITRs).
+//
+// SetLocatorUsable withdraws a locator of the database (this xTR's own when
+// its EID side is down or it is drained, a dead member's of the
+// synchronization set): it stays in its place, registered and answered
+// with priority 255 and the R bit clear, and its Locator-Status-Bit is 0.
+// The locators of each mapping are ordered by address, as Map-Servers
+// merge them, so that the bit ordinals agree everywhere. A probe reply in
+// which the probed RLOC is itself withdrawn marks it unreachable at once. Its Decapsulator delivers only packets for the
 // database's prefixes; SetConfig swaps its EID set.
 //
 // # Packet path and performance
@@ -70,6 +92,37 @@
 // nothing per packet (TestAllocs checks it, BenchmarkITREncap and
 // BenchmarkETRDecap measure it). Writes to each side take that side's
 // mutex, because the held-packet release path writes too.
+//
+// Locator-Status-Bits (RFC 9300 section 10). When the DataPlane has both
+// an ITR and an ETR, every packet it encapsulates carries the L bit and the
+// status of its own site's locators: bit k (from the least significant)
+// stands for the locator of ordinal k of the database mapping that holds
+// the inner source EID, the order of the locators in the registered record
+// (which is the order Map-Servers and Map-Replies list them in), and is 1
+// when that locator is usable (reachable, priority not 255). A packet
+// carries 32 bits, only 8 with an instance-ID; a source outside the
+// database gets no L bit. The bits come precomputed with the database and
+// the loop memoizes the last prefix, so this costs no allocation.
+//
+// Receiving, an xTR that is also an ITR reads the bits of each delivered
+// packet with the L bit against its map-cache entry for the inner source:
+// a bit at 0 for a locator it considers reachable marks it unreachable
+// (its flows move to the next locator, counted as lsb_locators_down), a
+// bit back at 1 marks it reachable again (lsb_locators_up) unless
+// RLOC-probing found it down. The bits are believed only from one of the
+// mapping's own RLOCs: the outer source address must be an RLOC of that
+// entry, so that a host able to send to the ETR cannot switch another
+// site's locators off (outer addresses can still be spoofed; the check
+// bounds what a spoofer can do to the sites it can impersonate). A packet
+// without the L bit changes nothing. The check is lock-free and
+// allocation-free while the bits agree with the map-cache.
+//
+// The decapsulating loops also keep the ETR's table of remote ITRs
+// (ETR.RemoteITRs): the outer source, instance-ID and an inner source EID
+// of delivered packets, stamped once a second at most per remote ITR,
+// bounded (DefaultMaxRemoteITRs, the one seen longest ago goes) and merged
+// with what the synchronization set's peers saw (ETR.MergeRemoteITRs), so
+// that failover knows whom to send SMRs to.
 //
 // # Time and goroutines
 //

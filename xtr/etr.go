@@ -124,6 +124,7 @@ type ETRConfig struct {
 type database struct {
 	maps    []Mapping        // sorted by instance-ID, family, address, length
 	records []wire.EIDRecord // parallel to maps: the registered form
+	lsbs    []uint32         // parallel to records: their Locator-Status-Bits (computeLSBs)
 	eids    *dataplane.EIDSet
 }
 
@@ -205,15 +206,18 @@ type ETR struct {
 	tick     time.Duration
 	bootID   wire.XTRID
 
-	cfgMu    sync.Mutex // serializes SetConfig
-	db       atomic.Pointer[database]
-	settings atomic.Pointer[etrSettings]
-	decap    *dataplane.Decapsulator
-	replyLim *rate.Limiter
-	smrLim   *rate.Limiter
-	running  atomic.Bool
-	kick     chan struct{}
-	ctr      *counters
+	cfgMu     sync.Mutex            // serializes SetConfig and SetLocatorUsable; guards base and withdrawn
+	base      []Mapping             // the configured database
+	withdrawn map[netip.Addr]string // locators registered as unusable, with why
+	db        atomic.Pointer[database]
+	settings  atomic.Pointer[etrSettings]
+	decap     *dataplane.Decapsulator
+	replyLim  *rate.Limiter
+	smrLim    *rate.Limiter
+	running   atomic.Bool
+	kick      chan struct{}
+	ctr       *counters
+	remote    remoteITRTable // remote ITRs seen by the packet path; own lock
 
 	mu         sync.Mutex // guards the fields below
 	servers    map[netip.AddrPort]*msState
@@ -258,6 +262,7 @@ func NewETR(cfg ETRConfig, out Sender) (*ETR, error) {
 		ctr:        newCounters(etrCounterNames),
 		servers:    map[netip.AddrPort]*msState{},
 		requesters: map[requester]time.Time{},
+		withdrawn:  map[netip.Addr]string{},
 		decap:      dataplane.NewDecapsulator(nil),
 		replyLim:   rate.NewLimiter(rate.Limit(DefaultMapReplyRate), DefaultMapReplyRate),
 		smrLim:     rate.NewLimiter(rate.Limit(DefaultSMRRate), DefaultSMRRate),
@@ -348,8 +353,14 @@ func (e *ETR) etrSettingsFrom(cfg *ETRConfig) (*etrSettings, error) {
 	return st, nil
 }
 
-// buildDatabase validates maps and builds the database.
-func buildDatabase(maps []Mapping, st *etrSettings) (*database, error) {
+// buildDatabase validates maps and builds the database. The locators of
+// each mapping are ordered by address (IPv4 before IPv6), the order in
+// which Map-Servers merge them, so that a locator's ordinal (its
+// Locator-Status-Bit) is the same in the ETR's own Map-Replies, in the
+// Map-Server's proxy replies and in every xTR of the site. Locators in
+// withdrawn are registered and answered as unusable (priority 255, R bit
+// clear; see SetLocatorUsable).
+func buildDatabase(maps []Mapping, st *etrSettings, withdrawn map[netip.Addr]string) (*database, error) {
 	db := &database{}
 	var eids []dataplane.EIDPrefix
 	for _, m := range maps {
@@ -373,6 +384,7 @@ func buildDatabase(maps []Mapping, st *etrSettings) (*database, error) {
 			}
 			c.RLOCs = append(c.RLOCs, l)
 		}
+		slices.SortFunc(c.RLOCs, func(a, b Locator) int { return a.Addr.Compare(b.Addr) })
 		if slices.ContainsFunc(db.maps, func(o Mapping) bool { return o.InstanceID == c.InstanceID && o.Prefix == c.Prefix }) {
 			return nil, configError("duplicate EID-prefix %s in instance %d", m.Prefix, m.InstanceID)
 		}
@@ -389,12 +401,16 @@ func buildDatabase(maps []Mapping, st *etrSettings) (*database, error) {
 		rec.Authoritative = true
 		rec.Action = wire.NoAction
 		for _, l := range m.RLOCs {
-			rec.Locators = append(rec.Locators, wire.Locator{
+			loc := wire.Locator{
 				Priority: l.Priority, Weight: l.Weight, MPriority: l.MPriority, MWeight: l.MWeight,
 				Local:     slices.Contains(st.local, l.Addr),
 				Reachable: true,
 				Address:   wire.AddrFrom(l.Addr),
-			})
+			}
+			if _, down := withdrawn[l.Addr]; down {
+				loc.Priority, loc.MPriority, loc.Reachable = unusablePriority, unusablePriority, false
+			}
+			rec.Locators = append(rec.Locators, loc)
 		}
 		db.records = append(db.records, rec)
 	}
@@ -403,6 +419,7 @@ func buildDatabase(maps []Mapping, st *etrSettings) (*database, error) {
 		return nil, configError("%v", err)
 	}
 	db.eids = set
+	db.computeLSBs()
 	return db, nil
 }
 
@@ -442,12 +459,21 @@ func (e *ETR) SetConfig(cfg ETRConfig) error {
 	if err != nil {
 		return err
 	}
-	db, err := buildDatabase(cfg.Database, st)
+	e.cfgMu.Lock()
+	defer e.cfgMu.Unlock()
+	db, err := buildDatabase(cfg.Database, st, e.withdrawn)
 	if err != nil {
 		return err
 	}
-	e.cfgMu.Lock()
-	defer e.cfgMu.Unlock()
+	e.base = slices.Clone(cfg.Database)
+	return e.publishLocked(st, db)
+}
+
+// publishLocked makes st and db the ETR's settings and database: the
+// Decapsulator and the limits follow, registrations that changed are sent
+// at once, and the ITRs that asked for a changed prefix are queued for an
+// SMR. e.cfgMu is held.
+func (e *ETR) publishLocked(st *etrSettings, db *database) error {
 	now := e.now()
 	old := e.db.Load()
 	oldSt := e.settings.Load()
@@ -510,9 +536,9 @@ func changedPrefixes(old, cur *database) []dataplane.EIDPrefix {
 		return nil
 	}
 	var out []dataplane.EIDPrefix
-	for _, m := range old.maps {
+	for j, m := range old.maps {
 		k := cur.find(m.InstanceID, m.Prefix)
-		if k < 0 || !slices.Equal(cur.maps[k].RLOCs, m.RLOCs) {
+		if k < 0 || !slices.Equal(cur.maps[k].RLOCs, m.RLOCs) || !sameLocators(cur.records[k].Locators, old.records[j].Locators) {
 			out = append(out, dataplane.EIDPrefix{InstanceID: m.InstanceID, Prefix: m.Prefix})
 		}
 	}
@@ -717,6 +743,6 @@ func (cfg ETRConfig) Validate() error {
 	if err != nil {
 		return err
 	}
-	_, err = buildDatabase(cfg.Database, st)
+	_, err = buildDatabase(cfg.Database, st, nil)
 	return err
 }

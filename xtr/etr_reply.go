@@ -1,7 +1,6 @@
 package xtr
 
 import (
-	"cmp"
 	"net/netip"
 	"slices"
 	"time"
@@ -9,12 +8,18 @@ import (
 	"github.com/lispd/lispd/wire"
 )
 
-// requester is an ITR that asked for one of the ETR's mappings: where the
-// Map-Reply went, and the database prefix it got.
+// requester is an ITR that asked for one of the ETR's mappings, or that
+// SolicitITRs names: the ITR's address (the one its Map-Reply went to; SMRs
+// go to its ControlPort, whatever port the reply went to), the database
+// prefix it got, and the EID it asked from (the Source-EID of its
+// Map-Request, the zero Addr when it sent none). A queued SMR with now set
+// (SolicitITRsNow) does not wait for the registration holdoff.
 type requester struct {
-	to  netip.AddrPort
+	itr netip.Addr
 	iid uint32
 	pfx netip.Prefix
+	eid netip.Addr
+	now bool
 }
 
 // handleRequest answers a Map-Request for one of the ETR's EIDs with an
@@ -106,7 +111,7 @@ func (e *ETR) handleRequest(req *wire.MapRequest, ecm *wire.ECM, from netip.Addr
 		e.ctr.inc(eRepliesSent)
 	}
 	m := db.maps[k]
-	e.remember(requester{to: to, iid: m.InstanceID, pfx: m.Prefix}, now)
+	e.remember(requester{itr: to.Addr(), iid: m.InstanceID, pfx: m.Prefix, eid: remoteEID(req, db)}, now)
 }
 
 // replyTarget returns where a Map-Reply goes: the first usable ITR-RLOC of
@@ -145,7 +150,7 @@ func replyTarget(req *wire.MapRequest, ecm *wire.ECM, from netip.AddrPort, local
 	return netip.AddrPort{}, false
 }
 
-// remember records that r.to was sent the mapping of r.pfx, so that a
+// remember records that r.itr was sent the mapping of r.pfx, so that a
 // change of it is signalled with an SMR. At the bound the oldest eighth is
 // forgotten.
 func (e *ETR) remember(r requester, now time.Time) {
@@ -167,6 +172,19 @@ func (e *ETR) remember(r requester, now time.Time) {
 		}
 	}
 	e.requesters[r] = now
+}
+
+// remoteEID returns the EID a Map-Request was sent from: its Source-EID,
+// unless that is absent (AFI 0), not an IP address, or inside the ETR's own
+// database (then it is no EID of the requesting site), in which case the
+// zero Addr. The SMRs to that ITR name it in their EID-record.
+func remoteEID(req *wire.MapRequest, db *database) netip.Addr {
+	iid, ip, ok := req.SourceEID.InstanceIP()
+	ip = ip.Unmap()
+	if !ok || ip.Zone() != "" || db.eids.Contains(iid, ip) {
+		return netip.Addr{}
+	}
+	return ip
 }
 
 // pruneRequesters forgets, once a minute, the ITRs whose copy of the
@@ -194,13 +212,15 @@ func (e *ETR) Requesters() int {
 	return len(e.requesters)
 }
 
-// flushSMRs sends the SMRs a database change queued (RFC 9301 section
-// 6.1), once every Map-Server acknowledged a registration sent after the
-// change or two seconds passed, so that the SMR-invoked Map-Requests find
-// the new mapping. Each is a Map-Request with the S bit, the changed
-// EID-prefix as its record and as its source EID, and the ETR's RLOCs as
-// ITR-RLOCs, sent to the ITR at the address and port its Map-Reply went to.
-// SMRs beyond the rate limit are dropped and counted.
+// flushSMRs sends the queued SMRs (RFC 9301 section 6.1): those a database
+// change or SolicitITRs queued once every Map-Server acknowledged a
+// registration sent after it or two seconds passed, so that the
+// SMR-invoked Map-Requests find the new mapping; those SolicitITRsNow
+// queued at once. One SMR goes per ITR and prefix, in the form buildSMR
+// describes (the changed prefix as Source-EID, the ITR's EID as
+// EID-record when known, the ETR's RLOCs as ITR-RLOCs), to the ITR's
+// address at ControlPort. SMRs beyond the rate limit are dropped and
+// counted.
 func (e *ETR) flushSMRs(now time.Time) {
 	st := e.settings.Load()
 	e.mu.Lock()
@@ -208,27 +228,28 @@ func (e *ETR) flushSMRs(now time.Time) {
 		e.mu.Unlock()
 		return
 	}
-	ready := now.Sub(e.smrChanged) >= smrHoldoff
-	if !ready {
-		ready = true
-		for _, s := range e.servers {
-			if s.lastNotify.Before(e.smrChanged) {
-				ready = false
-				break
+	var queue []requester
+	if e.smrReadyLocked(now) {
+		queue = e.smrQueue
+		e.smrQueue = nil
+	} else {
+		keep := e.smrQueue[:0]
+		for _, r := range e.smrQueue {
+			if r.now {
+				queue = append(queue, r)
+			} else {
+				keep = append(keep, r)
 			}
 		}
+		clear(e.smrQueue[len(keep):])
+		e.smrQueue = keep
 	}
-	if !ready {
-		e.mu.Unlock()
+	e.mu.Unlock()
+	if len(queue) == 0 {
 		return
 	}
-	queue := e.smrQueue
-	e.smrQueue = nil
-	e.mu.Unlock()
-	slices.SortFunc(queue, func(a, b requester) int {
-		return cmp.Or(a.to.Compare(b.to), cmp.Compare(a.iid, b.iid), a.pfx.Addr().Compare(b.pfx.Addr()))
-	})
-	queue = slices.Compact(queue)
+	slices.SortFunc(queue, compareSMR)
+	queue = slices.CompactFunc(queue, requester.sameSMR)
 	itrRLOCs := make([]wire.Address, 0, len(st.local))
 	for _, a := range st.local {
 		itrRLOCs = append(itrRLOCs, wire.AddrFrom(a))
@@ -242,21 +263,15 @@ func (e *ETR) flushSMRs(now time.Time) {
 			e.ctr.inc(eSMRsRateLimited)
 			continue
 		}
-		req := wire.MapRequest{
-			SMR:       true,
-			Nonce:     randomNonce(),
-			SourceEID: eidAddress(r.iid, r.pfx.Addr()),
-			ITRRLOCs:  itrRLOCs,
-			Records:   []wire.RequestRecord{wire.NewRequestRecord(r.iid, r.pfx)},
-		}
-		b, err := req.AppendBinary(make([]byte, 0, 128))
+		b, err := buildSMR(r, itrRLOCs)
 		if err != nil {
 			e.ctr.inc(eSendErrors)
 			continue
 		}
-		if err := e.out.Send(b, r.to); err != nil {
+		to := netip.AddrPortFrom(r.itr, ControlPort)
+		if err := e.out.Send(b, to); err != nil {
 			e.ctr.inc(eSendErrors)
-			e.warn("cannot send SMR", "to", r.to, "err", err)
+			e.warn("cannot send SMR", "to", to, "err", err)
 			continue
 		}
 		e.ctr.inc(eSMRsSent)

@@ -283,6 +283,8 @@ const (
 	iExpiryRefreshes
 	iMalformed
 	iUnsupported
+	iLSBDown
+	iLSBUp
 	numITRCounters
 )
 
@@ -318,6 +320,8 @@ var itrCounterNames = []string{
 	iExpiryRefreshes:         "expiry_refreshes",
 	iMalformed:               "malformed",
 	iUnsupported:             "unsupported_messages",
+	iLSBDown:                 "lsb_locators_down",
+	iLSBUp:                   "lsb_locators_up",
 }
 
 // ITR is the Ingress Tunnel Router's control logic: it owns the map-cache,
@@ -342,7 +346,8 @@ type ITR struct {
 	settings      atomic.Pointer[itrSettings]
 	refreshWithin atomic.Int64 // nanoseconds
 	limiter       *rate.Limiter
-	dp            atomic.Pointer[DataPlane] // where released packets go
+	dp            atomic.Pointer[DataPlane]                             // where released packets go
+	localEIDs     atomic.Pointer[func(iid uint32, eid netip.Addr) bool] // SetLocalEIDs
 	running       atomic.Bool
 	kick          chan struct{} // wakes RoutineITRControl for new requests
 	ctr           *counters
@@ -485,7 +490,10 @@ func (i *ITR) SetControlPort(port uint16) {
 // dropped_by_action, dropped_no_usable_rloc, dropped_not_eid, smr_received,
 // smr_invoked_requests, smr_ignored, probes_sent, probe_replies,
 // probe_replies_unsolicited, rloc_down, rloc_up, expiry_refreshes,
-// malformed, unsupported_messages; then the map-cache's as map_cache_<name>.
+// malformed, unsupported_messages, lsb_locators_down and lsb_locators_up
+// (locators marked unreachable, or reachable again, by the
+// Locator-Status-Bits of decapsulated packets); then the map-cache's as
+// map_cache_<name>.
 func (i *ITR) Counters() []dataplane.Counter {
 	out := i.ctr.snapshot()
 	cs := i.cache.Stats()

@@ -168,9 +168,27 @@ func syncReachability(e *mapcache.Entry, known map[netip.Addr]probeState) {
 	}
 }
 
+// withdrawnIn reports whether the records of a probe reply from addr say
+// that addr itself is withdrawn: its own locator carries priority 255 or
+// the R bit clear (an xTR that cannot serve its RLOC answers so, see
+// ETR.SetLocatorUsable).
+func withdrawnIn(m *wire.MapReply, addr netip.Addr) bool {
+	for k := range m.Records {
+		for _, l := range m.Records[k].Locators {
+			if _, ip, ok := l.Address.InstanceIP(); ok && ip.Unmap() == addr {
+				return l.Priority == unusablePriority || !l.Reachable
+			}
+		}
+	}
+	return false
+}
+
 // handleProbeReply handles a Map-Reply with the P bit: the answer to an
 // RLOC-probe, matched by nonce. The RLOC is reachable; if it was marked
-// unreachable, every entry using it gets it back at once.
+// unreachable, every entry using it gets it back at once. A reply in which
+// the probed RLOC's own locator is withdrawn (priority 255 or R bit clear)
+// counts as the RLOC being unreachable at once: the xTR is up but cannot
+// serve it.
 func (i *ITR) handleProbeReply(m *wire.MapReply, from netip.AddrPort) {
 	i.probeMu.Lock()
 	addr, ok := i.probeNonces[m.Nonce]
@@ -181,23 +199,33 @@ func (i *ITR) handleProbeReply(m *wire.MapReply, from netip.AddrPort) {
 		return
 	}
 	delete(i.probeNonces, m.Nonce)
-	wasDown := false
+	withdrawn := withdrawnIn(m, addr)
+	now := probeUp
+	if withdrawn {
+		now = probeDown
+	}
+	was := probeUnknown
 	if s := i.probes[addr]; s != nil {
 		s.nonce = 0
 		s.missed = 0
-		wasDown = s.state == probeDown
-		s.state = probeUp
+		was = s.state
+		s.state = now
 	}
 	i.probeMu.Unlock()
 	i.ctr.inc(iProbeReplies)
-	if !wasDown {
+	switch {
+	case withdrawn && was != probeDown:
+		i.ctr.inc(iRLOCDown)
+		i.warn("RLOC withdrawn by its own xTR (probe reply with priority 255 or R bit clear)", "rloc", addr)
+	case !withdrawn && was == probeDown:
+		i.ctr.inc(iRLOCUp)
+		i.log.Info("RLOC reachable again", "rloc", addr)
+	default:
 		return
 	}
-	i.ctr.inc(iRLOCUp)
-	i.log.Info("RLOC reachable again", "rloc", addr)
-	up := map[netip.Addr]probeState{addr: probeUp}
+	st := map[netip.Addr]probeState{addr: now}
 	for e := range i.cache.All() {
-		syncReachability(e, up)
+		syncReachability(e, st)
 	}
 }
 

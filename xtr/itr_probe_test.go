@@ -121,3 +121,54 @@ func TestProbingOffByDefault(t *testing.T) {
 		t.Errorf("%d datagrams with probing off", n)
 	}
 }
+
+// TestProbeReplyWithdrawnLocator: an xTR that is up but cannot serve its
+// RLOC answers probes with its own locator at priority 255 (or R clear):
+// the prober stops using the RLOC at once, and uses it again when a later
+// reply claims it.
+func TestProbeReplyWithdrawnLocator(t *testing.T) {
+	i, out, clk := newTestITR(t, func(c *ITRConfig) { c.RLOCProbeInterval = 10 * time.Second; c.RLOCProbeMisses = 100 })
+	e := insert(t, i.Cache(), &mapcache.Entry{Prefix: netip.MustParsePrefix("10.2.0.0/16"), TTL: time.Hour, RLOCs: []mapcache.RLOC{
+		{Addr: rlocB, Priority: 1, Weight: 50, Reachable: true},
+		{Addr: rlocC, Priority: 1, Weight: 50, Reachable: true},
+	}})
+	reply := func(req *wire.MapRequest, withdrawB bool, rbit bool) []byte {
+		rec := wire.NewEIDRecord(0, e.Prefix)
+		b := wire.Locator{Priority: 1, Weight: 50, Reachable: true, Address: wire.AddrFrom(rlocB)}
+		if withdrawB {
+			if rbit {
+				b.Reachable = false
+			} else {
+				b.Priority = 255
+			}
+		}
+		rec.Locators = []wire.Locator{b, {Priority: 1, Weight: 50, Reachable: true, Address: wire.AddrFrom(rlocC)}}
+		m := wire.MapReply{Probe: true, Nonce: req.Nonce, Records: []wire.EIDRecord{rec}}
+		out, err := m.AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, rbit := range []bool{false, true} {
+		e.Touch(clk.Now().UnixNano())
+		i.onTick(clk.Now())
+		p := probes(t, out.take())
+		clk.Advance(10 * time.Second)
+		i.HandlePacket(reply(p[rlocB], true, rbit), netip.AddrPortFrom(rlocB, 4342), netip.Addr{})
+		if e.Reachable(0) || !e.Reachable(1) {
+			t.Fatalf("rbit=%v: after a withdrawn reply B=%v C=%v", rbit, e.Reachable(0), e.Reachable(1))
+		}
+		e.Touch(clk.Now().UnixNano())
+		i.onTick(clk.Now())
+		p = probes(t, out.take())
+		clk.Advance(10 * time.Second)
+		i.HandlePacket(reply(p[rlocB], false, false), netip.AddrPortFrom(rlocB, 4342), netip.Addr{})
+		if !e.Reachable(0) {
+			t.Fatalf("rbit=%v: B not back after a reply claiming it", rbit)
+		}
+	}
+	if counter(i.Counters(), "rloc_down") != 2 || counter(i.Counters(), "rloc_up") != 2 {
+		t.Errorf("down %d up %d", counter(i.Counters(), "rloc_down"), counter(i.Counters(), "rloc_up"))
+	}
+}

@@ -157,26 +157,38 @@ func (i *ITR) release(held [][]byte) {
 	dp.sendHeld(held)
 }
 
-// handleSMR answers a Solicit-Map-Request (RFC 9301 section 6.1): for each
-// EID-prefix it names that the map-cache holds, the ITR sends an
-// SMR-invoked Map-Request (s bit) through its Map-Resolvers, at most one at
-// a time per EID, and keeps using the cached mapping meanwhile. An SMR for
-// a mapping the ITR does not hold is ignored.
+// handleSMR answers a Solicit-Map-Request (RFC 9301 section 6.1) in every
+// convention in use (see smr.go): the EIDs it may name as changed are its
+// Source-EID (OOR) and its EID-record prefixes (the RFC reading, lispd's
+// old form). One that lies in this xTR's own EID-prefixes is the
+// receiver's EID (OOR puts it in the record) and is skipped; for each map-
+// cache entry that covers another, the ITR sends one SMR-invoked
+// Map-Request (s bit) for the entry's prefix through its Map-Resolvers, at
+// most one at a time per prefix, and keeps using the cached mapping
+// meanwhile. Any nonce is accepted (OOR sends 0). An SMR that names no
+// cached mapping is counted as ignored.
 func (i *ITR) handleSMR(m *wire.MapRequest, from netip.AddrPort) {
 	i.ctr.inc(iSMRReceived)
 	now := i.now()
-	for k := range m.Records {
-		iid, pfx, ok := m.Records[k].Prefix()
-		if !ok {
-			i.ctr.inc(iSMRIgnored)
+	var done []mapcache.Key
+	for _, c := range smrCandidates(m) {
+		if i.isLocalEID(c.iid, c.eid) {
 			continue
 		}
-		if _, cached := i.cache.Lookup(iid, pfx.Addr()); !cached {
-			i.ctr.inc(iSMRIgnored)
+		e, cached := i.cache.Lookup(c.iid, c.eid)
+		if !cached {
 			continue
 		}
-		if _, err := i.request(reqKey{iid: iid, eid: pfx.Addr()}, uint8(pfx.Bits()), netip.Addr{}, kindSMR, now); err != nil {
-			i.warn("cannot answer SMR", "from", from, "eid", pfx, "err", err)
+		k := mapcache.Key{InstanceID: e.InstanceID, Prefix: e.Prefix}
+		if slices.Contains(done, k) {
+			continue
 		}
+		done = append(done, k)
+		if _, err := i.request(reqKey{iid: e.InstanceID, eid: e.Prefix.Addr()}, uint8(e.Prefix.Bits()), netip.Addr{}, kindSMR, now); err != nil {
+			i.warn("cannot answer SMR", "from", from, "eid", e.Prefix, "iid", e.InstanceID, "err", err)
+		}
+	}
+	if len(done) == 0 {
+		i.ctr.inc(iSMRIgnored)
 	}
 }

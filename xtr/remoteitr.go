@@ -1,0 +1,215 @@
+package xtr
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// DefaultMaxRemoteITRs bounds the ETR's table of remote ITRs: past it the
+// one seen longest ago is forgotten.
+const DefaultMaxRemoteITRs = 4096
+
+// remoteStampInterval is how often a packet loop refreshes the LastSeen of
+// a remote ITR that keeps sending: at most once a second, so that a busy
+// flow costs no lock.
+const remoteStampInterval = time.Second
+
+// RemoteITR is a remote ITR that encapsulated packets to this xTR: the RLOC
+// they came from (outer source), their instance-ID, the inner source EID of
+// the last one stamped (an address of the remote site, to which an SMR can
+// be addressed), and when one was last seen (one-second resolution).
+type RemoteITR struct {
+	RLOC       netip.Addr
+	InstanceID uint32
+	EID        netip.Addr
+	LastSeen   time.Time
+}
+
+// remoteKey identifies a remote ITR: its RLOC in an instance.
+type remoteKey struct {
+	rloc netip.Addr
+	iid  uint32
+}
+
+// remoteNode is one remote ITR in the table's heap.
+type remoteNode struct {
+	key  remoteKey
+	eid  netip.Addr
+	seen int64 // Unix nanoseconds
+}
+
+// remoteITRTable is the bounded table of remote ITRs: a min-heap by
+// LastSeen (the root is the one to evict) with an index by key. Updating,
+// inserting and evicting are O(log n) and allocate nothing once the table
+// has grown. The zero value is usable.
+type remoteITRTable struct {
+	mu   sync.Mutex
+	max  int // 0 means DefaultMaxRemoteITRs
+	heap []remoteNode
+	idx  map[remoteKey]int
+}
+
+// stamp records that key was seen at seen with eid, keeping the newer
+// stamp of an entry it already has, and evicting the oldest entry when the
+// table is full (or dropping this one if it is older than all).
+func (t *remoteITRTable) stamp(key remoteKey, eid netip.Addr, seen int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.idx == nil {
+		t.idx = map[remoteKey]int{}
+	}
+	if j, ok := t.idx[key]; ok {
+		n := &t.heap[j]
+		if seen < n.seen {
+			return
+		}
+		n.seen, n.eid = seen, eid
+		t.down(j)
+		return
+	}
+	limit := t.max
+	if limit <= 0 {
+		limit = DefaultMaxRemoteITRs
+	}
+	if len(t.heap) >= limit {
+		if seen <= t.heap[0].seen {
+			return
+		}
+		delete(t.idx, t.heap[0].key)
+		t.heap[0] = remoteNode{key: key, eid: eid, seen: seen}
+		t.idx[key] = 0
+		t.down(0)
+		return
+	}
+	t.heap = append(t.heap, remoteNode{key: key, eid: eid, seen: seen})
+	j := len(t.heap) - 1
+	t.idx[key] = j
+	t.up(j)
+}
+
+func (t *remoteITRTable) swap(a, b int) {
+	t.heap[a], t.heap[b] = t.heap[b], t.heap[a]
+	t.idx[t.heap[a].key] = a
+	t.idx[t.heap[b].key] = b
+}
+
+func (t *remoteITRTable) up(j int) {
+	for j > 0 {
+		p := (j - 1) / 2
+		if t.heap[p].seen <= t.heap[j].seen {
+			return
+		}
+		t.swap(p, j)
+		j = p
+	}
+}
+
+func (t *remoteITRTable) down(j int) {
+	n := len(t.heap)
+	for {
+		l := 2*j + 1
+		if l >= n {
+			return
+		}
+		c := l
+		if r := l + 1; r < n && t.heap[r].seen < t.heap[l].seen {
+			c = r
+		}
+		if t.heap[j].seen <= t.heap[c].seen {
+			return
+		}
+		t.swap(j, c)
+		j = c
+	}
+}
+
+// list returns the entries seen at or after since (Unix nanoseconds),
+// newest first.
+func (t *remoteITRTable) list(since int64) []RemoteITR {
+	t.mu.Lock()
+	out := make([]RemoteITR, 0, len(t.heap))
+	for k := range t.heap {
+		n := &t.heap[k]
+		if n.seen >= since {
+			out = append(out, RemoteITR{RLOC: n.key.rloc, InstanceID: n.key.iid, EID: n.eid, LastSeen: time.Unix(0, n.seen)})
+		}
+	}
+	t.mu.Unlock()
+	slices.SortFunc(out, func(a, b RemoteITR) int {
+		return cmp.Or(b.LastSeen.Compare(a.LastSeen), a.RLOC.Compare(b.RLOC), cmp.Compare(a.InstanceID, b.InstanceID))
+	})
+	return out
+}
+
+// RemoteITRs returns the remote ITRs that encapsulated packets to this xTR
+// (delivered by its DataPlane) or that MergeRemoteITRs added, last seen
+// within the given time before now, newest first; within <= 0 returns them
+// all. The table keeps at most DefaultMaxRemoteITRs (RLOC, instance-ID)
+// pairs, forgetting the one seen longest ago.
+func (e *ETR) RemoteITRs(within time.Duration) []RemoteITR {
+	since := int64(0)
+	if within > 0 {
+		since = e.now().Add(-within).UnixNano()
+	}
+	return e.remote.list(since)
+}
+
+// MergeRemoteITRs adds remote ITRs learned elsewhere (from the peers of the
+// synchronization set) to the table: an entry already known keeps the newer
+// LastSeen (and the EID that came with it). Entries without a valid RLOC or
+// EID, with an instance-ID over 24 bits or a zero LastSeen are ignored; a
+// LastSeen in the future counts as now.
+func (e *ETR) MergeRemoteITRs(rs []RemoteITR) {
+	now := e.now().UnixNano()
+	for _, r := range rs {
+		rloc, eid := r.RLOC.Unmap(), r.EID.Unmap()
+		if !rloc.IsValid() || !eid.IsValid() || r.InstanceID > 0xffffff || r.LastSeen.IsZero() {
+			continue
+		}
+		e.remote.stamp(remoteKey{rloc: rloc, iid: r.InstanceID}, eid, min(r.LastSeen.UnixNano(), now))
+	}
+}
+
+// remoteSeenSlots is the size of a packet loop's memo of recent stamps.
+const remoteSeenSlots = 16
+
+// remoteSeen is a packet loop's memo of the remote ITRs it stamped
+// recently, so that a remote ITR that keeps sending takes the table's lock
+// once a second at most. It belongs to the loop's goroutine.
+type remoteSeen struct {
+	slots [remoteSeenSlots]struct {
+		key remoteKey
+		at  int64
+	}
+	next int
+}
+
+// see records in e's table that the RLOC rloc sent a packet from eid in
+// instance iid at now (Unix nanoseconds), unless this loop did within the
+// last second.
+func (s *remoteSeen) see(e *ETR, iid uint32, rloc, eid netip.Addr, now int64) {
+	if !rloc.IsValid() {
+		return
+	}
+	k := remoteKey{rloc: rloc, iid: iid}
+	j := -1
+	for x := range s.slots {
+		if s.slots[x].key == k {
+			j = x
+			break
+		}
+	}
+	if j >= 0 {
+		if d := now - s.slots[j].at; d >= 0 && d < int64(remoteStampInterval) {
+			return
+		}
+	} else {
+		j = s.next
+		s.next = (s.next + 1) % remoteSeenSlots
+	}
+	s.slots[j].key, s.slots[j].at = k, now
+	e.remote.stamp(k, eid, now)
+}
