@@ -63,6 +63,11 @@ func routeTable() []route {
 		{http.MethodGet, "/v1/etr", (*Server).etr},
 		{http.MethodGet, "/v1/sync/status", (*Server).syncStatus},
 		{http.MethodGet, "/v1/sync/peers", (*Server).syncPeers},
+		{http.MethodGet, "/v1/failover", (*Server).failover},
+		{http.MethodPost, "/v1/failover/check", (*Server).failoverCheck},
+		{http.MethodPost, "/v1/failover/peer", (*Server).failoverPeer},
+		{http.MethodPost, "/v1/drain", (*Server).drain},
+		{http.MethodPost, "/v1/undrain", (*Server).undrain},
 		{http.MethodPost, "/v1/reload", (*Server).reload},
 		{http.MethodPut, "/v1/log-level", (*Server).setLogLevel},
 	}
@@ -112,7 +117,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadTimeout:       30 * time.Second, // of the request; a drain's answer may take longer
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },

@@ -15,6 +15,11 @@
 //	GET  /v1/etr             ETRStatus (daemons that implement ETRBackend)
 //	GET  /v1/sync/status     SyncStatus (daemons that implement SyncBackend)
 //	GET  /v1/sync/peers      []SyncPeer (the same, peers only)
+//	GET  /v1/failover        FailoverStatus (xTRs, see FailoverBackend)
+//	POST /v1/failover/check  FailoverStatus
+//	POST /v1/failover/peer   PeerOverride in, FailoverStatus out
+//	POST /v1/drain           DrainRequest in, DrainResult out
+//	POST /v1/undrain         FailoverStatus
 //	POST /v1/reload          ReloadResult
 //	PUT  /v1/log-level       LogLevel in, LogLevel out
 //

@@ -47,6 +47,7 @@ type Config struct {
 	ITR         *ITR         `toml:"itr" doc:"The Ingress Tunnel Router role: map-cache, Map-Requests, RLOC-probing; required when daemon.roles has \"itr\"."`
 	ETR         *ETR         `toml:"etr" doc:"The Egress Tunnel Router role: EID database and its registration with Map-Servers; required when daemon.roles has \"etr\"."`
 	Sync        *Sync        `toml:"sync" reload:"restart" doc:"The synchronization set: the peer ITRs whose map-caches this ITR keeps in step (needs the itr role)."`
+	Failover    Failover     `toml:"failover" doc:"Failover in both directions (xTR roles): withdrawing an RLOC that cannot be served, covering for a dead member of the synchronization set, and the graceful drain."`
 }
 
 // Daemon is the [daemon] section.

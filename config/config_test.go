@@ -99,6 +99,10 @@ func TestDefaultsFilled(t *testing.T) {
 			NegativeTTL:     15 * time.Minute,
 			UnregisteredTTL: time.Minute,
 		},
+		Failover: Failover{
+			Enabled: true, WatchInterfaces: []string{}, HeartbeatInterval: 200 * time.Millisecond,
+			DeadAfter: time.Second, DrainQuiet: time.Second, DrainTimeout: 30 * time.Second,
+		},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v %+v %+v\nwant %+v %+v %+v", c, c.MapServer, c.MapResolver, want, want.MapServer, want.MapResolver)

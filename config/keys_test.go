@@ -113,6 +113,7 @@ func TestDefaultsMatchKeys(t *testing.T) {
 		"etr.map-server":  reflect.ValueOf(c.ETR.MapServers[0]),
 		"etr.eid.rlocs":   reflect.ValueOf(c.ETR.EIDs[0].RLOCs[0]),
 		"sync":            reflect.ValueOf(*c.Sync),
+		"failover":        reflect.ValueOf(c.Failover),
 	}
 	checked := 0
 	for _, k := range Keys() {

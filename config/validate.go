@@ -35,6 +35,7 @@ func validate(c *Config, d *decoder) {
 	}
 	validateXTR(c, d)
 	validateSync(c, d)
+	validateFailover(c, d)
 }
 
 func validateDaemon(c *Config, d *decoder) {

@@ -231,3 +231,29 @@ func TestXTRIDText(t *testing.T) {
 		t.Error("empty xTR-ID")
 	}
 }
+
+// TestFailoverValidation: bad [failover] values are refused with the key
+// named.
+func TestFailoverValidation(t *testing.T) {
+	base := "[daemon]\nroles = [\"ms\"]\n[map-server]\n[failover]\n"
+	for _, tc := range []struct{ body, key string }{
+		{"heartbeat-interval = \"1ms\"\n", "failover.heartbeat-interval"},
+		{"heartbeat-interval = \"600ms\"\n", "failover.dead-after"},
+		{"drain-quiet = \"40s\"\n", "failover.drain-timeout"},
+		{"vrrp-track-file = \"run/x\"\n", "failover.vrrp-track-file"},
+		{"watch-interfaces = [\"eth0\", \"eth0\"]\n", "failover.watch-interfaces[1]"},
+		{"watch-interfaces = [\"an-interface-name-too-long\"]\n", "failover.watch-interfaces[0]"},
+	} {
+		_, err := Parse([]byte(base+tc.body), "x.toml")
+		if err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%q: err %v, want one naming %s", tc.body, err, tc.key)
+		}
+	}
+	c, err := Parse([]byte(base+"enabled = false\nvrrp-track-file = \"/run/lispd/vrrp-drain\"\n"), "x.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Failover.Enabled || c.Failover.VRRPTrackFile != "/run/lispd/vrrp-drain" {
+		t.Errorf("got %+v", c.Failover)
+	}
+}

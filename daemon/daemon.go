@@ -49,6 +49,11 @@ type Options struct {
 	// roles instead of the sockets of dataplane.data-listen (e.g. a
 	// dataplane.MemNetwork Conn). Run owns it and closes it when it stops.
 	DataConn dataplane.Conn
+	// EIDLinkUp, when set, replaces the netlink monitor of the EID-side
+	// interfaces ([failover] watch-interfaces): true when the EID side is
+	// up, false when it went down (the embedded lab sends what its LAN
+	// model's link of this router does).
+	EIDLinkUp <-chan bool
 }
 
 // Daemon is one running lispd.
@@ -62,6 +67,7 @@ type Daemon struct {
 	ms      *mapserver.Server // nil unless the ms or mr role is on
 	x       xtrRoles          // the itr and etr roles (xtr.go)
 	sync    syncRole          // the synchronization set (sync.go)
+	fo      failoverRole      // failover in both directions (failover.go)
 	control *controlPlane
 
 	mu        sync.Mutex // guards cfg and metricsStop
@@ -119,6 +125,7 @@ func New(cfg *config.Config, opts Options) (*Daemon, error) {
 	if err := d.newXTR(cfg); err != nil { // xtr.go
 		return nil, err
 	}
+	d.newFailover(cfg)                     // failover.go
 	if err := d.newSync(cfg); err != nil { // sync.go
 		return nil, err
 	}
@@ -191,6 +198,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	if err := d.startSync(ctx, &wg, errc); err != nil { // sync.go
+		cancel()
+		wg.Wait()
+		return err
+	}
+	if err := d.startFailover(ctx, &wg, errc); err != nil { // failover.go
 		cancel()
 		wg.Wait()
 		return err
@@ -377,7 +389,8 @@ func (d *Daemon) counters() map[string]uint64 {
 		out["control_"+name] = v
 	}
 	d.xtrCounters(out)
-	d.syncCounters(out) // sync.go
+	d.syncCounters(out)     // sync.go
+	d.failoverCounters(out) // failover.go
 	return out
 }
 

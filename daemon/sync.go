@@ -51,6 +51,11 @@ func (d *Daemon) newSync(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	sc.HeartbeatInterval = cfg.Failover.HeartbeatInterval
+	sc.DeadAfter = cfg.Failover.DeadAfter
+	if d.fo.on {
+		sc.OnPeer = d.onPeer
+	}
 	m, err := cachesync.New(sc, itr.Cache())
 	if err != nil {
 		return fmt.Errorf("daemon: sync: %w", err)
@@ -186,6 +191,7 @@ func syncCounterValues(s cachesync.Stats) map[string]uint64 {
 		"probations":          s.Probations,
 		"expired_unused":      s.ExpiredUnused,
 		"expired_stale":       s.ExpiredStale,
+		"peers_dead":          s.PeersDead,
 	}
 }
 

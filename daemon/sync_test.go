@@ -85,6 +85,11 @@ map-request-timeout = "300ms"
 
 // syncSection returns the [sync] sections of the two site ITRs in mode.
 func syncSections(t *testing.T, mode string) (string, string) {
+	return syncSectionsFor(t, mode, foA1, foA2)
+}
+
+// syncSectionsFor is syncSections for members at the addresses a1 and a2.
+func syncSectionsFor(t *testing.T, mode, a1, a2 string) (string, string) {
 	if mode == config.SyncOff {
 		return "", ""
 	}
@@ -95,12 +100,12 @@ func syncSections(t *testing.T, mode string) (string, string) {
 			return fmt.Sprintf("[sync]\nmode = \"gossip\"\nname = %q\nlisten = \"%s:4343\"\nseeds = [\"%s:4343\"]\ngossip-key = %q\n%s",
 				self, self, other, key, common)
 		}
-		return sec(foA1, foA2), sec(foA2, foA1)
+		return sec(a1, a2), sec(a2, a1)
 	}
 	dir := t.TempDir()
 	pub := map[string]string{}
 	file := map[string]string{}
-	for _, n := range []string{foA1, foA2} {
+	for _, n := range []string{a1, a2} {
 		k, err := cachesync.GenerateKey()
 		if err != nil {
 			t.Fatal(err)
@@ -115,7 +120,7 @@ func syncSections(t *testing.T, mode string) (string, string) {
 		return fmt.Sprintf("[sync]\nmode = %q\nname = %q\nlisten = \"%s:4343\"\nprivate-key = %q\n%s\n[[sync.peer]]\nname = %q\naddress = \"%s:4343\"\npublic-key = %q\n",
 			mode, self, self, file[self], common, other, other, pub[other])
 	}
-	return sec(foA1, foA2), sec(foA2, foA1)
+	return sec(a1, a2), sec(a2, a1)
 }
 
 // stoppableDaemon is a running daemon that a test can stop early.
@@ -128,6 +133,13 @@ type stoppableDaemon struct {
 // stop ends it (also at cleanup).
 func startStoppable(t *testing.T, cfgText string, dev dataplane.Device, conn dataplane.Conn) *stoppableDaemon {
 	t.Helper()
+	return startStoppableOpts(t, cfgText, Options{DataDevice: dev, DataConn: conn})
+}
+
+// startStoppableOpts is startStoppable with more Options (Stderr and
+// APISocket are the test's).
+func startStoppableOpts(t *testing.T, cfgText string, opts Options) *stoppableDaemon {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "lispd.toml")
 	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
@@ -138,7 +150,8 @@ func startStoppable(t *testing.T, cfgText string, dev dataplane.Device, conn dat
 		t.Fatal(err)
 	}
 	x := &xtrDaemon{path: path, socket: filepath.Join(dir, "run", "lispd.sock"), logs: &syncBuffer{}}
-	x.d, err = New(cfg, Options{Stderr: x.logs, APISocket: x.socket, DataDevice: dev, DataConn: conn})
+	opts.Stderr, opts.APISocket = x.logs, x.socket
+	x.d, err = New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,13 +195,20 @@ func startStoppable(t *testing.T, cfgText string, dev dataplane.Device, conn dat
 // foSite starts a daemon with an in-memory device pair and a conn on mn.
 func foSite(t *testing.T, mn *dataplane.MemNetwork, rloc, cfgText string) *stoppableDaemon {
 	t.Helper()
+	return foSiteOpts(t, mn, rloc, cfgText, Options{})
+}
+
+// foSiteOpts is foSite with more Options.
+func foSiteOpts(t *testing.T, mn *dataplane.MemNetwork, rloc, cfgText string, opts Options) *stoppableDaemon {
+	t.Helper()
 	host, xdev := dataplane.NewMemDevicePair("host-"+rloc, "lisp0", 1500, 64)
 	t.Cleanup(func() { host.Close() })
 	conn, err := mn.Listen(netip.AddrPortFrom(netip.MustParseAddr(rloc), 4341))
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := startStoppable(t, cfgText, xdev, conn)
+	opts.DataDevice, opts.DataConn = xdev, conn
+	x := startStoppableOpts(t, cfgText, opts)
 	x.host = host
 	return x
 }

@@ -57,6 +57,11 @@ func (d *Daemon) newXTR(cfg *config.Config) error {
 			return fmt.Errorf("daemon: etr: %w", err)
 		}
 	}
+	if d.x.itr != nil && d.x.etr != nil {
+		// An SMR may name the receiver's own EID (OOR's convention):
+		// the ITR must know which EIDs are this site's.
+		d.x.itr.SetLocalEIDs(d.x.etr.HasEID)
+	}
 	d.x.noDispatch = d.wireDispatch()
 	return nil
 }
@@ -509,11 +514,21 @@ func (d *Daemon) ETR(ctx context.Context) (api.ETRStatus, error) {
 			local[a] = true
 		}
 	}
+	withdrawn := map[netip.Addr]bool{}
+	for _, w := range e.Withdrawn() {
+		withdrawn[w.Addr] = true
+	}
 	for _, m := range e.Database() {
 		v := api.ETRMapping{InstanceID: m.InstanceID, EIDPrefix: m.Prefix, RLOCs: []api.RLOC{}}
 		for _, l := range m.RLOCs {
-			v.RLOCs = append(v.RLOCs, api.RLOC{Address: l.Addr, Priority: l.Priority, Weight: l.Weight,
-				MPriority: l.MPriority, MWeight: l.MWeight, Local: local[l.Addr], Reachable: true})
+			// A withdrawn locator is registered with priority 255 and
+			// the R bit clear (failover.go).
+			r := api.RLOC{Address: l.Addr, Priority: l.Priority, Weight: l.Weight,
+				MPriority: l.MPriority, MWeight: l.MWeight, Local: local[l.Addr], Reachable: !withdrawn[l.Addr]}
+			if withdrawn[l.Addr] {
+				r.Priority, r.MPriority = 255, 255
+			}
+			v.RLOCs = append(v.RLOCs, r)
 		}
 		st.Database = append(st.Database, v)
 	}

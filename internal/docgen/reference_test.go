@@ -128,6 +128,9 @@ private-key = %q
 name = "itr-2"
 address = "127.0.0.1:9"
 public-key = %q
+
+[failover]
+enabled = true
 `
 
 // TestMetricsReference runs a daemon with every role and checks that each
