@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,7 +71,7 @@ type failoverRole struct {
 	peers    map[string]*peerView
 	manual   map[netip.Addr]bool
 	applied  map[netip.Addr]string // locators this logic withdrew, with why
-	lastITRs []netip.Addr          // RLOCs of the last status sent
+	lastSent string                // statusKey of the last status sent
 
 	withdrawals, restorations, smrTargets atomic.Uint64
 	drainMu                               sync.Mutex // one drain at a time
@@ -222,7 +223,7 @@ func (d *Daemon) startLinkMonitor(ctx context.Context, wg *sync.WaitGroup) (<-ch
 	d.log.Info("failover: watching the EID-side interfaces", "interfaces", names, "tun", tun)
 	ready := make(chan error, 1)
 	wg.Go(func() {
-		watchLinks(ctx, names, ready, func(up bool, why string) {
+		watchLinks(ctx, names, tun, ready, func(up bool, why string) {
 			select {
 			case out <- linkEvent{up: up, why: why}:
 			case <-ctx.Done():
@@ -241,7 +242,7 @@ func (d *Daemon) runFailover(ctx context.Context, links <-chan linkEvent) {
 	f := &d.fo
 	t := time.NewTicker(statusRefresh)
 	defer t.Stop()
-	d.reconcile(true)
+	d.reconcile()
 	for {
 		select {
 		case <-ctx.Done():
@@ -261,12 +262,12 @@ func (d *Daemon) runFailover(ctx context.Context, links <-chan linkEvent) {
 				} else {
 					d.log.Warn("failover: EID-side link down; withdrawing this xTR's RLOCs", "why", ev.why)
 				}
-				d.reconcile(true)
+				d.reconcile()
 			}
 		case <-f.kick:
-			d.reconcile(true)
+			d.reconcile()
 		case <-t.C:
-			d.reconcile(false)
+			d.reconcile()
 		}
 	}
 }
@@ -322,8 +323,8 @@ func (f *failoverRole) desiredLocked(locators []netip.Addr) map[netip.Addr]strin
 
 // reconcile brings the ETR's withdrawn locators in line with what is
 // desired, sends SMRs when they changed, and sends this member's status to
-// the set (always when force, else only when the remote ITRs changed).
-func (d *Daemon) reconcile(force bool) {
+// the set when it changed.
+func (d *Daemon) reconcile() {
 	f := &d.fo
 	e := d.x.etr
 	if e == nil {
@@ -390,21 +391,38 @@ func (d *Daemon) reconcile(force bool) {
 		return
 	}
 	now := time.Now()
-	itrs := make([]netip.Addr, 0, len(remote))
 	for _, r := range remote {
 		st.ITRs = append(st.ITRs, cachesync.RemoteITR{RLOC: r.RLOC, InstanceID: r.InstanceID, EID: r.EID, Age: max(now.Sub(r.LastSeen), 0)})
-		itrs = append(itrs, r.RLOC)
 	}
-	slices.SortFunc(itrs, func(a, b netip.Addr) int { return a.Compare(b) })
+	// Send only what changed (the member sends the last status to a peer
+	// that connects): a peer's status wakes this routine, and answering
+	// every status with one would make the two members ping-pong.
+	key := statusKey(st)
 	f.mu.Lock()
-	send := force || !slices.Equal(itrs, f.lastITRs)
+	send := key != f.lastSent
 	if send {
-		f.lastITRs = itrs
+		f.lastSent = key
 	}
 	f.mu.Unlock()
 	if send {
 		m.SetStatus(st)
 	}
+}
+
+// statusKey summarizes a status to tell whether it changed: its state,
+// RLOCs and the set of remote ITRs (instance and RLOC; not their ages, nor
+// which EID each was last seen from, which change with every packet and
+// with every merge of a peer's view).
+func statusKey(st cachesync.MemberStatus) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v %v %q %v ", st.Down, st.Draining, st.Reason, st.RLOCs)
+	itrs := make([]string, 0, len(st.ITRs))
+	for _, r := range st.ITRs {
+		itrs = append(itrs, fmt.Sprintf("%d/%s", r.InstanceID, r.RLOC))
+	}
+	slices.Sort(itrs)
+	b.WriteString(strings.Join(slices.Compact(itrs), ","))
+	return b.String()
 }
 
 // writeTrackFile writes v to keepalived's track file atomically (a
@@ -518,7 +536,7 @@ func (d *Daemon) FailoverCheck(ctx context.Context) (api.FailoverStatus, error) 
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		d.reconcile(true)
+		d.reconcile()
 	}
 	return d.Failover(ctx)
 }
@@ -559,7 +577,7 @@ func (d *Daemon) SetPeerDown(ctx context.Context, o api.PeerOverride) (api.Failo
 	}
 	f.mu.Unlock()
 	d.log.Info("failover: operator override", "rloc", a, "down", o.Down)
-	d.reconcile(true)
+	d.reconcile()
 	return d.Failover(ctx)
 }
 
@@ -591,7 +609,7 @@ func (d *Daemon) Drain(ctx context.Context, r api.DrainRequest) (api.DrainResult
 	f.draining = true
 	f.mu.Unlock()
 	d.log.Info("failover: draining: withdrawing this xTR's RLOCs", "rlocs", f.own, "quiet", f.cfg.DrainQuiet, "timeout", timeout)
-	d.reconcile(true)
+	d.reconcile()
 
 	start := time.Now()
 	first := d.decapPackets()
@@ -656,7 +674,7 @@ func (d *Daemon) Undrain(ctx context.Context) (api.FailoverStatus, error) {
 	if was {
 		d.log.Info("failover: undrained: restoring this xTR's RLOCs")
 	}
-	d.reconcile(true)
+	d.reconcile()
 	return d.Failover(ctx)
 }
 

@@ -219,6 +219,14 @@ func TestFailoverLinkDown(t *testing.T) {
 	if err != nil || st.Withdrawals == 0 || st.Restorations == 0 || len(st.RemoteITRs) == 0 {
 		t.Errorf("A1's failover status %+v, %v", st, err)
 	}
+	// The members exchanged a few statuses, not a storm of them.
+	for _, x := range []*stoppableDaemon{s.a1, s.a2} {
+		n := x.d.SyncMember().Stats().BytesSent
+		t.Logf("%s: %d sync bytes sent", x.path, n)
+		if n > 64<<10 {
+			t.Errorf("%s sent %d sync bytes", x.path, n)
+		}
+	}
 }
 
 // TestFailoverCrash: A1's lispd dies: A2 notices at once (the session

@@ -20,11 +20,17 @@ func linkUp(l netlink.Link) bool {
 	return a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0
 }
 
-// watchLinks reports, through report, whether one of the named interfaces
-// is up, at start and on every change (netlink link notifications), until
-// ctx ends. A missing interface counts as down. ready receives nil once
-// the subscription is in place, or the error that prevented it.
-func watchLinks(ctx context.Context, names []string, ready chan<- error, report func(up bool, why string)) {
+// tunUp reports whether a TUN device is administratively up: a TUN has a
+// carrier only while its file is open, which lispd holds.
+func tunUp(l netlink.Link) bool { return l.Attrs().Flags&net.FlagUp != 0 }
+
+// watchLinks reports, through report, whether the EID side can be served:
+// one of the named interfaces is up and the TUN device tun (if not empty)
+// is up too, the data plane's path to the hosts. It reports at start and
+// on every change (netlink link notifications), until ctx ends. A missing
+// interface counts as down. ready receives nil once the subscription is in
+// place, or the error that prevented it.
+func watchLinks(ctx context.Context, names []string, tun string, ready chan<- error, report func(up bool, why string)) {
 	ch := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
 	defer close(done)
@@ -43,16 +49,21 @@ func watchLinks(ctx context.Context, names []string, ready chan<- error, report 
 		return
 	}
 	state := map[string]bool{}
-	for _, n := range names {
-		state[n] = false
+	all := names
+	if tun != "" {
+		all = append(slices.Clone(names), tun)
 	}
 	// The initial state, from a listing (ListExisting also replays it).
-	for _, n := range names {
+	for _, n := range all {
+		state[n] = false
 		if l, err := netlink.LinkByName(n); err == nil {
-			state[n] = linkUp(l)
+			state[n] = linkUp(l) || (n == tun && tunUp(l))
 		}
 	}
 	verdict := func() (bool, string) {
+		if tun != "" && !state[tun] {
+			return false, fmt.Sprintf("TUN device %s down: the data plane cannot deliver", tun)
+		}
 		var down []string
 		for _, n := range names {
 			if state[n] {
@@ -80,7 +91,7 @@ func watchLinks(ctx context.Context, names []string, ready chan<- error, report 
 			if _, watched := state[name]; !watched {
 				continue
 			}
-			state[name] = u.Header.Type != unix.RTM_DELLINK && linkUp(u.Link)
+			state[name] = u.Header.Type != unix.RTM_DELLINK && (linkUp(u.Link) || (name == tun && tunUp(u.Link)))
 			if up, w := verdict(); up != last {
 				last = up
 				report(up, w)

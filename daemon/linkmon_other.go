@@ -10,7 +10,7 @@ import (
 
 var errNoLinkMonitor = errors.New("link monitoring needs Linux (netlink)")
 
-func watchLinks(_ context.Context, _ []string, ready chan<- error, _ func(bool, string)) {
+func watchLinks(_ context.Context, _ []string, _ string, ready chan<- error, _ func(bool, string)) {
 	ready <- errNoLinkMonitor
 }
 

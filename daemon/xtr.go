@@ -124,6 +124,7 @@ func etrConfig(cfg *config.Config) (xtr.ETRConfig, error) {
 		RegisterInterval: e.RegisterInterval,
 		RecordTTL:        e.RecordTTL,
 		ProxyReply:       e.ProxyReply,
+		FollowMapServer:  cfg.Failover.Enabled,
 		XTRID:            wire.XTRID(e.XTRID),
 		SiteID:           e.SiteID,
 	}

@@ -96,6 +96,14 @@ type ETRConfig struct {
 	// ProxyReply sets the P bit of Map-Registers: the Map-Server answers
 	// Map-Requests for the ETR.
 	ProxyReply bool
+	// FollowMapServer makes the ETR follow the withdrawals of the other
+	// xTRs of its site: when an unsolicited Map-Notify (the Map-Server's
+	// merged registration) shows another xTR's locator of the database
+	// with priority 255 or the R bit clear, the ETR answers and signals
+	// it so too (Map-Replies, Locator-Status-Bits), without registering
+	// it so, until a later Map-Notify shows it usable. This keeps a site
+	// consistent without a synchronization set.
+	FollowMapServer bool
 	// XTRID is the xTR-ID sent with Map-Registers; the zero value means a
 	// random one chosen when the ETR is created (per boot).
 	XTRID wire.XTRID
@@ -123,9 +131,12 @@ type ETRConfig struct {
 // database is an immutable EID database with the records the ETR sends.
 type database struct {
 	maps    []Mapping        // sorted by instance-ID, family, address, length
-	records []wire.EIDRecord // parallel to maps: the registered form
-	lsbs    []uint32         // parallel to records: their Locator-Status-Bits (computeLSBs)
-	eids    *dataplane.EIDSet
+	records []wire.EIDRecord // parallel to maps: the answered form (Map-Replies, probe replies, LSBs)
+	// regRecords are the registered form: records without the locators
+	// only learned from the Map-Server (the same slice when none is).
+	regRecords []wire.EIDRecord
+	lsbs       []uint32 // parallel to records: their Locator-Status-Bits (computeLSBs)
+	eids       *dataplane.EIDSet
 }
 
 // etrSettings is the reloadable configuration, immutable once published.
@@ -135,6 +146,7 @@ type etrSettings struct {
 	interval   time.Duration
 	ttlMinutes uint32
 	proxy      bool
+	follow     bool
 	xtrID      wire.XTRID
 	siteID     uint64
 	maxReq     int
@@ -209,6 +221,7 @@ type ETR struct {
 	cfgMu     sync.Mutex            // serializes SetConfig and SetLocatorUsable; guards base and withdrawn
 	base      []Mapping             // the configured database
 	withdrawn map[netip.Addr]string // locators registered as unusable, with why
+	learned   map[netip.Addr]bool   // locators another xTR of the site withdrew (FollowMapServer)
 	db        atomic.Pointer[database]
 	settings  atomic.Pointer[etrSettings]
 	decap     *dataplane.Decapsulator
@@ -263,6 +276,7 @@ func NewETR(cfg ETRConfig, out Sender) (*ETR, error) {
 		servers:    map[netip.AddrPort]*msState{},
 		requesters: map[requester]time.Time{},
 		withdrawn:  map[netip.Addr]string{},
+		learned:    map[netip.Addr]bool{},
 		decap:      dataplane.NewDecapsulator(nil),
 		replyLim:   rate.NewLimiter(rate.Limit(DefaultMapReplyRate), DefaultMapReplyRate),
 		smrLim:     rate.NewLimiter(rate.Limit(DefaultSMRRate), DefaultSMRRate),
@@ -301,6 +315,7 @@ func (e *ETR) etrSettingsFrom(cfg *ETRConfig) (*etrSettings, error) {
 	st := &etrSettings{
 		interval:  withDefault(cfg.RegisterInterval, DefaultRegisterInterval),
 		proxy:     cfg.ProxyReply,
+		follow:    cfg.FollowMapServer,
 		xtrID:     cfg.XTRID,
 		siteID:    cfg.SiteID,
 		maxReq:    withDefault(cfg.MaxRequesters, DefaultMaxRequesters),
@@ -359,8 +374,11 @@ func (e *ETR) etrSettingsFrom(cfg *ETRConfig) (*etrSettings, error) {
 // Locator-Status-Bit) is the same in the ETR's own Map-Replies, in the
 // Map-Server's proxy replies and in every xTR of the site. Locators in
 // withdrawn are registered and answered as unusable (priority 255, R bit
-// clear; see SetLocatorUsable).
-func buildDatabase(maps []Mapping, st *etrSettings, withdrawn map[netip.Addr]string) (*database, error) {
+// clear; see SetLocatorUsable). Locators in learned (withdrawn by another
+// xTR of the site, as the Map-Server's merged registration says) are
+// answered and signalled as unusable but registered as configured: this
+// xTR only follows what the other one registered.
+func buildDatabase(maps []Mapping, st *etrSettings, withdrawn map[netip.Addr]string, learned map[netip.Addr]bool) (*database, error) {
 	db := &database{}
 	var eids []dataplane.EIDPrefix
 	for _, m := range maps {
@@ -408,9 +426,18 @@ func buildDatabase(maps []Mapping, st *etrSettings, withdrawn map[netip.Addr]str
 				Address:   wire.AddrFrom(l.Addr),
 			}
 			if _, down := withdrawn[l.Addr]; down {
-				loc.Priority, loc.MPriority, loc.Reachable = unusablePriority, unusablePriority, false
+				withdraw(&loc)
 			}
 			rec.Locators = append(rec.Locators, loc)
+		}
+		db.regRecords = append(db.regRecords, rec)
+		if len(learned) > 0 {
+			rec.Locators = slices.Clone(rec.Locators)
+			for j := range rec.Locators {
+				if learned[m.RLOCs[j].Addr] {
+					withdraw(&rec.Locators[j])
+				}
+			}
 		}
 		db.records = append(db.records, rec)
 	}
@@ -461,7 +488,7 @@ func (e *ETR) SetConfig(cfg ETRConfig) error {
 	}
 	e.cfgMu.Lock()
 	defer e.cfgMu.Unlock()
-	db, err := buildDatabase(cfg.Database, st, e.withdrawn)
+	db, err := buildDatabase(cfg.Database, st, e.withdrawn, e.learned)
 	if err != nil {
 		return err
 	}
@@ -743,6 +770,6 @@ func (cfg ETRConfig) Validate() error {
 	if err != nil {
 		return err
 	}
-	_, err = buildDatabase(cfg.Database, st, nil)
+	_, err = buildDatabase(cfg.Database, st, nil, nil)
 	return err
 }

@@ -27,7 +27,7 @@ type registerJob struct {
 func (e *ETR) registerDue(now time.Time) {
 	st := e.settings.Load()
 	db := e.db.Load()
-	if len(db.records) == 0 {
+	if len(db.regRecords) == 0 {
 		return
 	}
 	var jobs []registerJob
@@ -106,7 +106,7 @@ func buildRegisters(st *etrSettings, db *database, ms MapServer) ([][]byte, []ui
 			Nonce:         randomNonce(),
 			KeyID:         ms.KeyID,
 			AlgorithmID:   ms.Algorithm,
-			Records:       db.records[start:end],
+			Records:       db.regRecords[start:end],
 			XTRID:         st.xtrID,
 			SiteID:        st.siteID,
 		}
@@ -123,8 +123,8 @@ func buildRegisters(st *etrSettings, db *database, ms MapServer) ([][]byte, []ui
 		return nil
 	}
 	const header = 16 + 32 + 24 // fixed fields, longest MAC, xTR-ID and site-ID
-	for k := range db.records {
-		rb, err := db.records[k].AppendBinary(scratch[:0])
+	for k := range db.regRecords {
+		rb, err := db.regRecords[k].AppendBinary(scratch[:0])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -135,7 +135,7 @@ func buildRegisters(st *etrSettings, db *database, ms MapServer) ([][]byte, []ui
 		}
 		size += len(rb)
 	}
-	if err := flush(len(db.records)); err != nil {
+	if err := flush(len(db.regRecords)); err != nil {
 		return nil, nil, err
 	}
 	return msgs, nonces, nil
@@ -201,6 +201,9 @@ func (e *ETR) handleNotify(m *wire.MapNotify, raw []byte, from netip.AddrPort) {
 		return
 	}
 	e.ctr.inc(eNotifiesUnsolicited)
+	if st.follow {
+		e.followMerged(m.Records)
+	}
 	ack := wire.MapNotifyAck(*m)
 	ack.AuthData = make([]byte, len(m.AuthData))
 	ack.Trailing = 0

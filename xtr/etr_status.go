@@ -52,7 +52,7 @@ func (e *ETR) SetLocatorUsable(addr netip.Addr, usable bool, reason string) (boo
 		}
 	}
 	st := e.settings.Load()
-	db, err := buildDatabase(e.base, st, e.withdrawn)
+	db, err := e.rebuildLocked()
 	if err != nil {
 		// The base database was valid when set; only a bug gets here.
 		if usable {
@@ -69,13 +69,84 @@ func (e *ETR) SetLocatorUsable(addr netip.Addr, usable bool, reason string) (boo
 	return changed, nil
 }
 
-// Withdrawn returns the locators registered as unusable, sorted.
+// learnedReason is the reason Withdrawn gives for a locator only learned
+// from the Map-Server.
+const learnedReason = "withdrawn by another xTR of the site (the Map-Server's merged registration)"
+
+// rebuildLocked builds the database from the configured one and the
+// overlays. e.cfgMu is held.
+func (e *ETR) rebuildLocked() (*database, error) {
+	return buildDatabase(e.base, e.settings.Load(), e.withdrawn, e.learned)
+}
+
+// followMerged applies the withdrawals another xTR of the site made, as an
+// unsolicited Map-Notify (the Map-Server's merged registration) shows
+// them: for each record of the database, each locator that is not this
+// xTR's own is learned withdrawn when it has priority 255 or the R bit
+// clear, and forgotten when it is usable again (ETRConfig.FollowMapServer).
+func (e *ETR) followMerged(recs []wire.EIDRecord) {
+	st := e.settings.Load()
+	db := e.db.Load()
+	want := map[netip.Addr]bool{}
+	for k := range recs {
+		iid, pfx, ok := recs[k].Prefix()
+		if !ok || db.find(iid, pfx) < 0 {
+			continue
+		}
+		m := db.maps[db.find(iid, pfx)]
+		for _, l := range recs[k].Locators {
+			_, a, ok := l.Address.InstanceIP()
+			a = a.Unmap()
+			if !ok || slices.Contains(st.local, a) || !slices.ContainsFunc(m.RLOCs, func(r Locator) bool { return r.Addr == a }) {
+				continue
+			}
+			down := l.Priority == unusablePriority || !l.Reachable
+			if prev, seen := want[a]; !seen || (down && !prev) {
+				want[a] = down
+			}
+		}
+	}
+	e.cfgMu.Lock()
+	defer e.cfgMu.Unlock()
+	changed := false
+	for a, down := range want {
+		if down != e.learned[a] {
+			changed = true
+			if down {
+				e.learned[a] = true
+				e.log.Warn("locator withdrawn by another xTR of the site (Map-Server's merged registration)", "rloc", a)
+			} else {
+				delete(e.learned, a)
+				e.log.Info("locator claimed again by another xTR of the site", "rloc", a)
+			}
+		}
+	}
+	if !changed {
+		return
+	}
+	db, err := e.rebuildLocked()
+	if err != nil {
+		e.warn("cannot apply the Map-Server's merged registration", "err", err)
+		return
+	}
+	if err := e.publishLocked(e.settings.Load(), db); err != nil {
+		e.warn("cannot apply the Map-Server's merged registration", "err", err)
+	}
+}
+
+// Withdrawn returns the locators registered or answered as unusable, with
+// why, sorted.
 func (e *ETR) Withdrawn() []WithdrawnLocator {
 	e.cfgMu.Lock()
 	defer e.cfgMu.Unlock()
-	out := make([]WithdrawnLocator, 0, len(e.withdrawn))
+	out := make([]WithdrawnLocator, 0, len(e.withdrawn)+len(e.learned))
 	for a, r := range e.withdrawn {
 		out = append(out, WithdrawnLocator{Addr: a, Reason: r})
+	}
+	for a := range e.learned {
+		if _, ok := e.withdrawn[a]; !ok {
+			out = append(out, WithdrawnLocator{Addr: a, Reason: learnedReason})
+		}
 	}
 	slices.SortFunc(out, func(a, b WithdrawnLocator) int { return a.Addr.Compare(b.Addr) })
 	return out
@@ -102,4 +173,10 @@ func sameLocators(a, b []wire.Locator) bool {
 		return x.Priority == y.Priority && x.Weight == y.Weight && x.MPriority == y.MPriority &&
 			x.MWeight == y.MWeight && x.Reachable == y.Reachable && x.Local == y.Local && x.Address.Equal(y.Address)
 	})
+}
+
+// withdraw marks a registered or answered locator unusable: priority 255
+// (unicast and multicast) and the R bit clear.
+func withdraw(l *wire.Locator) {
+	l.Priority, l.MPriority, l.Reachable = unusablePriority, unusablePriority, false
 }

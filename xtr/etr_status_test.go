@@ -3,6 +3,7 @@ package xtr
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/lispd/lispd/wire"
 )
@@ -89,5 +90,68 @@ func TestETRWithdrawsLocator(t *testing.T) {
 	}
 	if got := e.DatabaseLocators(); len(got) != 2 || got[0] != rlocA || got[1] != rlocB {
 		t.Errorf("DatabaseLocators() = %v", got)
+	}
+}
+
+// TestETRFollowsMergedRegistration: with FollowMapServer, an unsolicited
+// Map-Notify whose merged record shows another xTR's locator withdrawn
+// makes the ETR answer and signal it withdrawn, without registering it so;
+// a later one showing it usable restores it. Its own locator is never
+// learned from the Map-Server.
+func TestETRFollowsMergedRegistration(t *testing.T) {
+	for _, follow := range []bool{false, true} {
+		e, out, clk := newTestETR(t, func(c *ETRConfig) { c.FollowMapServer = follow })
+		e.onTick(clk.Now())
+		out.take()
+		notify := func(nonce uint64, aDown, bDown bool) {
+			rec := wire.NewEIDRecord(0, netip.MustParsePrefix("10.1.0.0/16"))
+			rec.RecordTTL = 1440
+			a := wire.Locator{Priority: 1, Weight: 60, Reachable: true, Address: wire.AddrFrom(rlocA)}
+			b := wire.Locator{Priority: 1, Weight: 40, Reachable: true, Address: wire.AddrFrom(rlocB)}
+			if aDown {
+				withdraw(&a)
+			}
+			if bDown {
+				withdraw(&b)
+			}
+			rec.Locators = []wire.Locator{a, b}
+			n := &wire.MapRegister{XTRIDPresent: true, Nonce: nonce, AlgorithmID: wire.AlgHMACSHA256128, Records: []wire.EIDRecord{rec}}
+			e.HandlePacket(notifyFor(t, n, msKey), msAddr, netip.Addr{})
+		}
+		src := netip.MustParseAddr("10.1.2.3")
+		notify(1001, true, true)
+		lsb, _ := e.localLSB(0, src)
+		w := e.Withdrawn()
+		if !follow {
+			if lsb != 0b11 || len(w) != 0 {
+				t.Errorf("not following: LSBs %b, withdrawn %+v", lsb, w)
+			}
+			continue
+		}
+		if lsb != 0b01 || len(w) != 1 || w[0].Addr != rlocB || w[0].Reason != learnedReason {
+			t.Fatalf("LSBs %b, withdrawn %+v; want B only (A is this xTR's own)", lsb, w)
+		}
+		// Answered withdrawn, registered as configured.
+		e.HandlePacket(ecmRequest(t, "10.1.2.3", netip.MustParseAddrPort("192.0.2.50:50000"), 99, false), msAddr, rlocA)
+		var rep *wire.MapReply
+		for _, m := range out.take() {
+			if r, ok := m.msg.(*wire.MapReply); ok {
+				rep = r
+			}
+		}
+		if rep == nil || rep.Records[0].Locators[1].Priority != 255 {
+			t.Fatalf("Map-Reply %+v", rep)
+		}
+		clk.Advance(time.Hour)
+		e.onTick(clk.Now())
+		for _, m := range out.take() {
+			if reg, ok := m.msg.(*wire.MapRegister); ok && reg.Records[0].Locators[1].Priority != 1 {
+				t.Errorf("learned withdrawal registered: %+v", reg.Records[0].Locators[1])
+			}
+		}
+		notify(1002, false, false)
+		if lsb, _ := e.localLSB(0, src); lsb != 0b11 || len(e.Withdrawn()) != 0 {
+			t.Errorf("after the all-clear: LSBs %b, withdrawn %+v", lsb, e.Withdrawn())
+		}
 	}
 }

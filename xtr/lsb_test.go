@@ -32,9 +32,9 @@ func TestRecordLSB(t *testing.T) {
 	}
 }
 
-// withdraw publishes a copy of e's database in which locator j of record k
+// withdrawRecord publishes a copy of e's database in which locator j of record k
 // is withdrawn, the way failover does.
-func withdraw(e *ETR, k, j int) {
+func withdrawRecord(e *ETR, k, j int) {
 	old := e.db.Load()
 	db := *old
 	db.records = slices.Clone(old.records)
@@ -76,7 +76,7 @@ func TestLocalLSB(t *testing.T) {
 	// Withdrawing the /16's second locator (index 1 of its record) clears
 	// its bit; the memo notices the new database.
 	k := db.find(0, netip.MustParsePrefix("10.1.0.0/16"))
-	withdraw(e, k, 1)
+	withdrawRecord(e, k, 1)
 	check("/16 withdrawn", 0, a1, 0b01, true)
 	check("/24 unchanged", 0, a5, 0b111, true)
 	if db.lsbs[k] != 0b11 {
@@ -117,7 +117,7 @@ func TestEncapSetsLSB(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			i, e, _ := newLSBPair(t, tc.iid)
 			if tc.withdraw {
-				withdraw(e, e.db.Load().find(0, netip.MustParsePrefix("10.1.0.0/16")), 1)
+				withdrawRecord(e, e.db.Load().find(0, netip.MustParsePrefix("10.1.0.0/16")), 1)
 			}
 			cfg := DataPlaneConfig{Device: newDiscardDevice(), Conns: []dataplane.Conn{newDiscardConn("192.0.2.1:4341")}, ITR: i, ETR: e}
 			if tc.noETR {
