@@ -17,6 +17,7 @@ import (
 	"github.com/lispd/lispd/api"
 	"github.com/lispd/lispd/config"
 	"github.com/lispd/lispd/daemon"
+	"github.com/lispd/lispd/deploy/keepalived"
 )
 
 // guideConfigs are the lispd configs of the getting-started guide.
@@ -242,9 +243,10 @@ var keepalivedFiles = []string{"keepalived/xtr-a1.conf", "keepalived/xtr-a2.conf
 const lispctlInScripts = "/usr/local/bin/lispctl"
 
 // TestKeepalivedConfigs checks the two keepalived configs: they agree
-// with each other and with the lispd configs, their health check tells a
-// running lispd from a stopped one, and keepalived --config-test accepts
-// them.
+// with each other and with the lispd configs, they have the documented
+// timers (VRRPv3, advert_int 0.1), drain track file and notify hook,
+// their health check tells a running lispd from a stopped one, and
+// keepalived --config-test accepts them.
 func TestKeepalivedConfigs(t *testing.T) {
 	a1, a2 := readFile(t, keepalivedFiles[0]), readFile(t, keepalivedFiles[1])
 	// The two files differ only in their names and priorities.
@@ -299,7 +301,86 @@ func TestKeepalivedConfigs(t *testing.T) {
 		t.Errorf("health check with lispd stopped: %v, want exit status 3", err)
 	}
 
+	// The documented timers and hooks, the same on both xTRs (norm above).
+	for _, want := range []string{
+		"vrrp_version 3", "advert_int 0.1",
+		"track_file lispd_drain {\n    file \"" + keepalived.TrackFile + "\"\n    weight 0\n}",
+		"track_file {\n        lispd_drain\n    }",
+		"notify \"" + keepalived.NotifyPath + " " + lispctlInScripts + "\"",
+	} {
+		if !strings.Contains(a1, want) {
+			t.Errorf("xtr-a1.conf lacks %q", want)
+		}
+	}
+
 	keepalivedConfigTest(t, lispctl)
+}
+
+// TestKeepalivedNotify runs the notify hook as keepalived does (the
+// configured words, then TYPE NAME STATE PRIORITY) with a stub lispctl:
+// on MASTER it runs `lispctl failover check` with the configured lispctl
+// options, on other states nothing; it always exits 0, also when lispctl
+// fails or hangs, and then within its timeout.
+func TestKeepalivedNotify(t *testing.T) {
+	hook, err := filepath.Abs("keepalived/" + keepalived.NotifyScript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(hook); err != nil || fi.Mode().Perm()&0o111 == 0 {
+		t.Fatalf("%s is not executable: %v", hook, err)
+	}
+	if embedded, err := keepalived.File(keepalived.NotifyScript); err != nil || string(embedded) != readFile(t, "keepalived/"+keepalived.NotifyScript) {
+		t.Fatalf("embedded notify hook differs: %v", err)
+	}
+	if out, err := exec.Command("sh", "-n", hook).CombinedOutput(); err != nil {
+		t.Fatalf("sh -n: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	stub := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\necho \"$*\" >> "+calls+"\n"+body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ok, fails, hangs := stub("ok", "exit 0\n"), stub("fails", "echo boom >&2; exit 3\n"), stub("hangs", "exec sleep 60\n")
+	shells := []string{"sh"}
+	if _, err := exec.LookPath("dash"); err == nil {
+		shells = append(shells, "dash")
+	}
+	for _, sh := range shells {
+		for _, c := range []struct {
+			name string
+			args []string
+			want string // calls file afterwards
+		}{
+			{"master", []string{ok, "--socket", "/x.sock", "INSTANCE", "site_a", "MASTER", "150"}, "--socket /x.sock --timeout 3s failover check\n"},
+			{"backup", []string{ok, "INSTANCE", "site_a", "BACKUP", "100"}, ""},
+			{"fault", []string{ok, "INSTANCE", "site_a", "FAULT", "0"}, ""},
+			{"group master", []string{ok, "GROUP", "g", "MASTER", "0"}, "--timeout 3s failover check\n"},
+			{"too few", []string{"MASTER", "150"}, ""},
+			{"lispctl fails", []string{fails, "INSTANCE", "site_a", "MASTER", "150"}, "--timeout 3s failover check\n"},
+			{"lispctl hangs", []string{hangs, "INSTANCE", "site_a", "MASTER", "150"}, "--timeout 3s failover check\n"},
+		} {
+			os.Remove(calls)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			start := time.Now()
+			out, err := exec.CommandContext(ctx, sh, append([]string{hook}, c.args...)...).CombinedOutput()
+			took := time.Since(start)
+			cancel()
+			if err != nil {
+				t.Errorf("%s %s: %v\n%s", sh, c.name, err, out)
+			}
+			if took > 8*time.Second {
+				t.Errorf("%s %s: took %v, want at most the 5 s timeout and a little", sh, c.name, took)
+			}
+			got, _ := os.ReadFile(calls)
+			if string(got) != c.want {
+				t.Errorf("%s %s: lispctl called with %q, want %q", sh, c.name, got, c.want)
+			}
+		}
+	}
 }
 
 // scriptLine returns the command of the vrrp_script.
@@ -381,9 +462,18 @@ func keepalivedConfigTest(t *testing.T, lispctl string) {
 		t.Skip("unshare is not installed")
 	}
 	dir := t.TempDir()
+	// The notify hook where keepalived accepts scripts run as root (a
+	// directory only root can write to), the drain file in the test's
+	// directory.
+	hook := filepath.Join(binDir, keepalived.NotifyScript)
+	if err := os.WriteFile(hook, []byte(readFile(t, "keepalived/"+keepalived.NotifyScript)), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range keepalivedFiles {
 		conf := filepath.Join(dir, filepath.Base(f))
 		text := strings.ReplaceAll(readFile(t, f), lispctlInScripts, lispctl)
+		text = strings.ReplaceAll(text, keepalived.NotifyPath, hook)
+		text = strings.ReplaceAll(text, keepalived.TrackFile, filepath.Join(dir, "vrrp-drain"))
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lispd/lispd/deploy/keepalived"
 	"github.com/lispd/lispd/lab/netns"
 )
 
@@ -24,6 +25,7 @@ type guideMachine struct {
 	lanAddr  string // eth1, on site-a's LAN; empty for ms1
 	node     *netns.Node
 	socket   string
+	track    string // the VRRP track file (/run/lispd/vrrp-drain in the guide)
 	lispd    *netns.Process
 }
 
@@ -134,6 +136,7 @@ func TestGettingStarted(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.socket = filepath.Join(dir, "run", "lispd.sock")
+		m.track = filepath.Join(dir, "run", "vrrp-drain")
 		if m.lanAddr == "" {
 			continue
 		}
@@ -151,6 +154,7 @@ func TestGettingStarted(t *testing.T) {
 		raw := readFile(t, filepath.Join("getting-started", m.name+".toml"))
 		text := fillIn(raw, keyFile[m.name], public)
 		text = strings.Replace(text, "[daemon]\n", fmt.Sprintf("[daemon]\napi-socket = %q\n", m.socket), 1)
+		text = strings.ReplaceAll(text, fmt.Sprintf("%q", keepalived.TrackFile), fmt.Sprintf("%q", m.track))
 		path := filepath.Join(etc, m.name, "lispd.toml")
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
@@ -223,6 +227,18 @@ func TestGettingStarted(t *testing.T) {
 	for i, m := range machines[1:] {
 		text := readFile(t, keepalivedFiles[i])
 		text = strings.ReplaceAll(text, lispctlInScripts+" ", lispctl+" --socket "+m.socket+" ")
+		text = strings.ReplaceAll(text, lispctlInScripts+"\"", lispctl+" --socket "+m.socket+"\"")
+		text = strings.ReplaceAll(text, keepalived.TrackFile, m.track)
+		// The guide: install -m 0755 deploy/keepalived/lispd-vrrp-notify /etc/keepalived/
+		hook := filepath.Join(etc, m.name, keepalived.NotifyScript)
+		script, err := keepalived.File(keepalived.NotifyScript)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(hook, script, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		text = strings.ReplaceAll(text, keepalived.NotifyPath, hook)
 		conf := filepath.Join(etc, m.name, "keepalived.conf")
 		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
@@ -245,6 +261,20 @@ func TestGettingStarted(t *testing.T) {
 	if err := netns.WaitVIPOwner(ctx, "10.1.0.1", xa1.node, xa1.node, xa2.node); err != nil {
 		t.Fatalf("xtr-a1 (priority 150) does not take the gateway address: %v", err)
 	}
+	// A keepalived that starts as BACKUP can be master for a moment before
+	// it hears the master (seen with keepalived 2.2.7 and 0.1 s
+	// advertisements), and its gratuitous ARPs then point the host's
+	// gateway at xtr-a2 until xtr-a1's next ones (garp_master_refresh,
+	// 5 s). The host would go through xtr-a2 meanwhile, losing nothing;
+	// this test wants the traffic through xtr-a1, so once xtr-a2 is back
+	// to BACKUP the host forgets the gateway's MAC.
+	time.Sleep(time.Second)
+	if err := netns.WaitVIPOwner(ctx, "10.1.0.1", xa1.node, xa1.node, xa2.node); err != nil {
+		t.Fatalf("xtr-a1 (priority 150) does not keep the gateway address: %v", err)
+	}
+	if out, err := host.Exec(ctx, "ip", "neigh", "flush", "dev", "eth0"); err != nil {
+		t.Fatalf("ip neigh flush: %v\n%s", err, out)
+	}
 
 	// The guide's test: ping site-b from a host of site-a.
 	ping := func(label string) {
@@ -264,16 +294,64 @@ func TestGettingStarted(t *testing.T) {
 		t.Errorf("xtr-a1's map-cache: %v\n%s", err, out)
 	}
 	// The synchronization set: xtr-a2 holds the mapping before it needs it.
-	waitFor("xtr-a2 learns 10.2.0.0/24 from its sync peer", func() (bool, error) {
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	err = netns.WaitUntil(wctx, func() (bool, error) {
 		out, err := ctl(xa2, "map-cache", "show", "10.2.0.1")
 		return err == nil && strings.Contains(out, "sync"), nil
 	})
+	wcancel()
+	if err != nil {
+		for _, m := range []*guideMachine{xa1, xa2} {
+			for _, args := range [][]string{{"map-cache", "show"}, {"sync", "peers"}, {"status"}} {
+				out, _ := ctl(m, args...)
+				t.Logf("%s: lispctl %s:\n%s", m.name, strings.Join(args, " "), out)
+			}
+		}
+		t.Fatalf("xtr-a2 does not learn 10.2.0.0/24 from its sync peer: %v", err)
+	}
 	if out, err := ctl(xa2, "map-cache", "show", "10.2.0.1"); err == nil {
 		t.Logf("xtr-a2: lispctl map-cache show 10.2.0.1:\n%s", out)
 	}
 	if out, err := ctl(xa1, "sync", "peers"); err != nil || !strings.Contains(out, "xtr-a2") || !strings.Contains(out, "connected") {
 		t.Errorf("xtr-a1's sync peers: %v\n%s", err, out)
 	}
+
+	// The guide's planned maintenance: lispctl drain on xtr-a1 while
+	// host-a1 pings: the remote site moves to xtr-a2's RLOC, then
+	// keepalived hands the gateway over; not one ping is lost.
+	type pingOut struct {
+		r   netns.PingResult
+		err error
+	}
+	pinged := make(chan pingOut, 1)
+	go func() {
+		r, err := netns.Ping(ctx, host, "10.2.0.1", 80, 50*time.Millisecond)
+		pinged <- pingOut{r, err}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	out, err = ctl(xa1, "drain")
+	t.Logf("xtr-a1: lispctl drain:\n%s", out)
+	if err != nil {
+		t.Fatalf("lispctl drain: %v", err)
+	}
+	if err := netns.WaitVIPOwner(ctx, "10.1.0.1", xa2.node, xa1.node, xa2.node); err != nil {
+		t.Fatalf("xtr-a2 does not take the gateway address after the drain: %v", err)
+	}
+	po := <-pinged
+	if po.err != nil || po.r.Sent() == 0 || len(po.r.Lost()) != 0 {
+		t.Errorf("pings during the drain: %v, %d sent, lost %v", po.err, po.r.Sent(), po.r.Lost())
+	}
+	t.Logf("pings during the drain: %d sent, lost %v", po.r.Sent(), po.r.Lost())
+	if out, err := ctl(xa2, "failover", "show"); err != nil || !strings.Contains(out, "192.0.2.11") || !strings.Contains(out, "drained") {
+		t.Errorf("xtr-a2 does not withdraw the drained xtr-a1's RLOC: %v\n%s", err, out)
+	}
+	if out, err := ctl(xa1, "undrain"); err != nil {
+		t.Fatalf("lispctl undrain: %v\n%s", err, out)
+	}
+	if err := netns.WaitVIPOwner(ctx, "10.1.0.1", xa1.node, xa1.node, xa2.node); err != nil {
+		t.Fatalf("xtr-a1 does not take the gateway address back after undrain: %v", err)
+	}
+	ping("host-a1 pings 10.2.0.1 through xtr-a1 again")
 
 	// Fail-over: keepalived on xtr-a1 stops; xtr-a2 takes the gateway.
 	if err := kas[0].Stop(); err != nil {

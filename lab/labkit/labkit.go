@@ -14,16 +14,30 @@ import (
 	"sync"
 )
 
-// LispdPackage is the import path `go build` compiles the daemon from.
-const LispdPackage = "github.com/lispd/lispd/cmd/lispd"
+// LispdPackage and LispctlPackage are the import paths `go build` compiles
+// the daemon and the CLI from.
+const (
+	LispdPackage   = "github.com/lispd/lispd/cmd/lispd"
+	LispctlPackage = "github.com/lispd/lispd/cmd/lispctl"
+)
 
 // BuildLispd compiles lispd into dir and returns the binary's path. It works
 // inside the lispd source tree (a fresh clone is one).
 func BuildLispd(ctx context.Context, dir string) (string, error) {
-	out := filepath.Join(dir, "lispd")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, LispdPackage)
+	return build(ctx, LispdPackage, filepath.Join(dir, "lispd"))
+}
+
+// BuildLispctl compiles lispctl into dir and returns the binary's path (the
+// lab's keepalived runs it, as the documented configs do).
+func BuildLispctl(ctx context.Context, dir string) (string, error) {
+	return build(ctx, LispctlPackage, filepath.Join(dir, "lispctl"))
+}
+
+// build compiles pkg to out.
+func build(ctx context.Context, pkg, out string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("lab: go build %s (run inside the lispd source tree, or give --lispd): %w\n%s", LispdPackage, err, b)
+		return "", fmt.Errorf("lab: go build %s (run inside the lispd source tree, or give --lispd): %w\n%s", pkg, err, b)
 	}
 	return out, nil
 }
