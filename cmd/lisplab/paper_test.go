@@ -13,14 +13,14 @@ import (
 )
 
 // paperFastArgs keep one run of `lisplab paper` to a few seconds.
-var paperFastArgs = []string{"--ping-interval", "100ms", "--warm-up", "1s", "--after", "1s", "--vrrp-scale", "0.1"}
+var paperFastArgs = []string{"--ping-interval", "100ms", "--warm-up", "1s", "--after", "1s"}
 
 // TestPaperCommand runs Test 1 with sync off and smart through the command
 // line: the table (with the paper's figures beside), the SVG plot, and the
 // progress on stderr.
 func TestPaperCommand(t *testing.T) {
 	plot := filepath.Join(t.TempDir(), "paper.svg")
-	args := append([]string{"paper", "--tests", "1", "--variants", "off,smart", "--plot", plot}, paperFastArgs...)
+	args := append([]string{"paper", "--failure", "lan", "--healing", "off", "--tests", "1", "--variants", "off,smart", "--plot", plot}, paperFastArgs...)
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -32,7 +32,7 @@ func TestPaperCommand(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, out.String())
 		}
 	}
-	if !strings.Contains(errb.String(), "[2/2] Test 1, sync smart") || !strings.Contains(errb.String(), "left)") {
+	if !strings.Contains(errb.String(), "[2/2] lan failure, healing off, Test 1, sync smart") || !strings.Contains(errb.String(), "left)") {
 		t.Errorf("stderr lacks the progress:\n%s", errb.String())
 	}
 	b, err := os.ReadFile(plot)
@@ -45,7 +45,7 @@ func TestPaperCommand(t *testing.T) {
 }
 
 func TestPaperJSON(t *testing.T) {
-	args := append([]string{"paper", "--tests", "2", "--variants", "naive", "--json"}, paperFastArgs...)
+	args := append([]string{"paper", "--failure", "lan", "--healing", "on", "--tests", "2", "--variants", "naive", "--json"}, paperFastArgs...)
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -55,6 +55,8 @@ func TestPaperJSON(t *testing.T) {
 	var res struct {
 		Mode string `json:"mode"`
 		Runs []struct {
+			Failure    string `json:"failure"`
+			Healing    bool   `json:"healing"`
 			Test       int    `json:"test"`
 			Variant    string `json:"variant"`
 			ITR2Misses int    `json:"itr2_misses"`
@@ -71,7 +73,7 @@ func TestPaperJSON(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatalf("stdout is not JSON: %v\n%s", err, out.String())
 	}
-	if res.Mode != "embedded" || len(res.Runs) != 1 || res.Runs[0].Test != 2 || res.Runs[0].Variant != "naive" || len(res.Paper) != 4 {
+	if res.Mode != "embedded" || len(res.Runs) != 1 || res.Runs[0].Test != 2 || res.Runs[0].Variant != "naive" || res.Runs[0].Failure != "lan" || !res.Runs[0].Healing || len(res.Paper) != 4 {
 		t.Fatalf("JSON: %+v", res)
 	}
 	if r := res.Runs[0]; r.ITR2Misses != 0 || len(r.ITRs) != 2 || r.ITRs[1].BeforeFailure.Total != 30 {
@@ -84,7 +86,10 @@ func TestPaperUsageErrors(t *testing.T) {
 		{"paper", "--tests", "3"},
 		{"paper", "--variants", "eager"},
 		{"paper", "--ping-interval", "1ms"},
-		{"paper", "--vrrp-scale", "50"},
+		{"paper", "--vrrp-advert", "5ms"},
+		{"paper", "--failure", "fire"},
+		{"paper", "--healing", "maybe"},
+		{"paper", "--failure", "drain", "--healing", "off"},
 		{"paper", "extra"},
 	} {
 		var out, errb bytes.Buffer

@@ -1,9 +1,10 @@
 // Package paper reproduces the experiment of section 4 and Table 1 of the
-// paper "Map-Cache Synchronization of LISP ITRs": a site whose two xTRs,
+// paper "Map-Cache Synchronization of LISP ITRs" and shows lispd's failover
+// healing in both directions, before and after: a site whose two xTRs,
 // ITR1 and ITR2, share gateway duty by VRRP and take ingress traffic 50:50,
-// ITR1 failing mid-run, and ITR2's map-cache misses counted with the
-// synchronization set off, naive, smart and gossip. It is what
-// `lisplab paper` runs.
+// ITR1 failing mid-run, and every lost ping counted by where it was lost,
+// with the synchronization set off, naive, smart or gossip, and lispd's
+// [failover] healing off or on. It is what `lisplab paper` runs.
 //
 // # The experiment
 //
@@ -14,42 +15,92 @@
 // Options.PingInterval. Test 1 has one VRRP group (ITR1 master, both hosts
 // behind it); Test 2 two (ITR1 is USR1's gateway, ITR2 USR2's). Each run
 // warms up until every flow has had a reply and no xTR has learned
-// anything for two ping intervals, then shuts ITR1's LAN interface down
-// (the paper's failure), waits for VRRP to move the gateway address to
-// ITR2, lets traffic go on for Options.AfterSwitch, and measures.
+// anything for two ping intervals, then fails ITR1, waits for VRRP to move
+// the gateway address to ITR2, lets traffic go on for Options.AfterSwitch
+// (10 s by default: long enough to see the healing, or its absence), and
+// measures.
+//
+// # Failures and healing
+//
+// Options.Failures chooses how ITR1 fails:
+//
+//   - lan: ITR1's EID-side (LAN) interface goes down, the paper's failure.
+//     lispd on ITR1 lives on and sees it (netns: netlink on
+//     failover.watch-interfaces = lan0; embedded: daemon.Options.EIDLinkUp).
+//   - crash: a whole-router crash. lispd on ITR1 is killed (embedded: its
+//     daemon's context is cancelled, so its sockets close as on SIGKILL;
+//     netns: SIGKILL) and so is its VRRP (embedded: the model's instances
+//     fall silent; netns: keepalived is SIGKILLed too), since the lab's
+//     keepalived does not track lispd. The LAN interface stays up; the
+//     survivors learn of the crash only from the sync set and from VRRP's
+//     Master_Down_Interval. Replies the remote ETRs still send to ITR1's
+//     RLOC are counted where they arrive (embedded: a socket bound to
+//     ITR1's LISP data port in lispd's place; netns: a sniffer on ITR1's
+//     RLOC interface).
+//   - drain: planned. The lab calls Drain on ITR1's API, as lispctl drain
+//     does; lispd withdraws its RLOC, waits until the ingress has moved
+//     away, and writes its VRRP track file (failover.vrrp-track-file), on
+//     which keepalived's track_file (embedded: lab/vrrp's model polling the
+//     same file) puts ITR1 in FAULT with a priority-0 advertisement: ITR2
+//     takes over after its skew time. The failure time is when Drain was
+//     called.
+//
+// Options.Healing writes lispd.toml's [failover] enabled = true (on) or
+// false (off, lispd's behaviour before the healing) into every xTR's
+// config, remote ones included; both runs each case twice, side by side.
+// A drain is part of the healing: it runs with healing on only.
+//
+// With Options.Tests and Options.Variants empty, each failure kind runs
+// its default plan (Options.Plan, PlanText): lan in Tests 1 and 2 with
+// sync off and smart (Table 1's four rows), crash and drain in Test 1 with
+// smart sync (a crash is healed only by the sync set); with healing both,
+// 11 runs of about 14 s, under 3 minutes embedded.
+//
+// VRRP uses the timers of the documented keepalived configuration
+// (deploy/keepalived: VRRPv3, advert_int 0.1, Options.VRRPAdvert) in both
+// modes: a priority-100 backup takes over 361 ms after the master's last
+// advertisement (the paper's keepalived defaults took 3.61 s).
 //
 // # Two ways to run
 //
 // Embedded (the default): the routers are lispd daemons (package daemon)
 // in this process, on 127.x.y.0/24 with real UDP and TCP sockets; their EID
 // sides are in-memory devices attached to lab/lan's model of the LAN (and
-// of the destinations, which answer pings); VRRP is lab/vrrp's model with
-// keepalived's timers, scaled by Options.VRRPScale.
+// of the destinations, which answer pings); VRRP is lab/vrrp's model.
 //
 // Netns (Options.Netns, root): a namespace per router and host (package
-// lab/netns), real lispd processes with TUN devices, keepalived with its
-// default timers, pings sent from the hosts' namespaces, and the failure
-// by setting ITR1's LAN interface down. The namespaces are removed at the
-// end, on error and when the context is cancelled.
+// lab/netns), real lispd processes with TUN devices, keepalived, pings sent
+// from the hosts' namespaces. The namespaces are removed at the end, on
+// error and when the context is cancelled. A drain needs keepalived to
+// follow lispd's track file, which lab/netns does not render yet: netns
+// drain runs fail with ErrUnsupported until it does.
 //
 // # What is measured, and how
 //
 // Every echo request goes into a traffic.Ledger, which records what was
 // observed of it: handed to a gateway (embedded: by the LAN model; netns:
-// seen entering the xTR's TUN), dropped at a dead link, arrived at the
-// destination (the one-way count), its reply leaving an ETR, its reply
-// received. Each lost request gets one category from that: lost in the
-// VRRP switchover gap, dropped by a live ITR (a cache miss, checked against
-// ITR2's own miss-drop counter), or answered with a reply that went to the
-// failed router's RLOC. The map-caches and counters are read through each
-// xTR's local API, as lispctl reads them: at the start of traffic, just
-// before the failure, and at the end. Each record of a map-cache just
-// before the failure is explained: its source (Map-Reply or sync) and,
-// for Map-Reply records, whether the xTR had carried a packet of the
-// record's flows from the LAN before learning it.
+// seen entering the xTR's TUN), dropped at a dead link or a crashed
+// router, arrived at the destination (the one-way count), its reply leaving
+// an ETR or arriving at a dead RLOC, its reply received. Each request sent
+// after the failure and lost gets one category (RunResult.Losses): lost in
+// the VRRP switchover gap, dropped by a live ITR (a cache miss, checked
+// against ITR2's own miss-drop counter), answered with a reply that went to
+// the failed router's RLOC (the return path), or other. Per run the result
+// also has the time from the failure to the sending of the last request
+// lost on the return path (RunResult.LastReturnLoss) and, per flow, the
+// return-path losses among requests sent after the last VRRP switchover
+// (RunResult.ReturnAfterSwitch, MaxReturnAfterSwitch). The map-caches and
+// counters are read through each xTR's local API, as lispctl reads them:
+// at the start of traffic, just before the failure, and at the end (a
+// crashed ITR1 is not read at the end). Each record of a map-cache just
+// before the failure is explained: its source (Map-Reply or sync) and, for
+// Map-Reply records, whether the xTR had carried a packet of the record's
+// flows from the LAN before learning it.
 //
 // Each run ends with checks of the relations that must hold (sync off:
 // ITR2's misses equal the flows it had not seen; sync on: no cache-miss
-// losses and identical mappings for the flows in use on both xTRs), all
-// computed from measured values; Run returns ErrChecks when one fails.
+// losses and identical mappings for the flows in use on both xTRs; healing
+// on: at most 1 return-path loss per flow after the switchover after a lan
+// failure or a crash, and no loss at all after a drain), all computed from
+// measured values; Run returns ErrChecks when one fails.
 package paper

@@ -28,8 +28,12 @@ type site interface {
 	startTraffic(ctx context.Context) (time.Time, error)
 	// stopTraffic stops sending pings; answers keep flowing.
 	stopTraffic()
-	// fail shuts ITR1's LAN interface down and returns when it did.
-	fail(ctx context.Context) (time.Time, error)
+	// fail makes ITR1 fail as kind says and returns when the failure
+	// began (for a drain, when Drain was called; fail returns once it
+	// returned).
+	fail(ctx context.Context, kind Failure) (time.Time, error)
+	// drained is what ITR1's Drain said (nil unless it was drained).
+	drained() *DrainOutcome
 	// switchovers returns the failovers measured since failAt: for each
 	// VRRP group ITR1 was master of, when ITR2 claimed its address. It
 	// returns what it has (possibly nothing) when ctx ends.
@@ -43,8 +47,8 @@ type site interface {
 var errNoSwitchover = errors.New("paper: VRRP did not fail over")
 
 // drive runs the experiment's phases on s and measures them.
-func drive(ctx context.Context, o Options, p *progress, t *topo.Topology, v Variant, s site, led *traffic.Ledger, rng *rand.Rand) (RunResult, error) {
-	obs := &observation{topo: t, variant: v, ledger: led, handed: s.handed}
+func drive(ctx context.Context, o Options, p *progress, t *topo.Topology, spec Spec, s site, led *traffic.Ledger, rng *rand.Rand) (RunResult, error) {
+	obs := &observation{topo: t, spec: spec, variant: spec.Variant, ledger: led, handed: s.handed}
 	p.phase("waiting for registrations, sync peers and VRRP masters")
 	readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err := s.ready(readyCtx)
@@ -98,12 +102,36 @@ func drive(ctx context.Context, o Options, p *progress, t *topo.Topology, v Vari
 	if obs.before, err = takeSnapshot(ctx, clients); err != nil {
 		return RunResult{}, err
 	}
-	if obs.failAt, err = s.fail(ctx); err != nil {
+	switch spec.Failure {
+	case FailDrain:
+		p.phase("draining ITR1 (the API's Drain, as lispctl drain): waiting for the ingress to move and the track file")
+	case FailCrash:
+		p.phase("crashing ITR1 (lispd and VRRP killed)")
+	}
+	if obs.failAt, err = s.fail(ctx, spec.Failure); err != nil {
 		return RunResult{}, err
 	}
-	p.phase("ITR1 failed (LAN interface down); waiting for VRRP (takeover %v after the last advertisement)", o.masterDown().Round(time.Millisecond))
+	if spec.Failure == FailCrash {
+		// ITR1's API died with it: it is read no more.
+		alive := map[string]*api.Client{}
+		for name, c := range clients {
+			if name != topo.ITR1 {
+				alive[name] = c
+			}
+		}
+		clients = alive
+	}
+	switch spec.Failure {
+	case FailDrain:
+		p.phase("ITR1 drained after %v; waiting for VRRP (the track file puts ITR1 in FAULT: takeover after the skew time)", time.Since(obs.failAt).Round(time.Millisecond))
+	case FailCrash:
+		p.phase("ITR1 crashed; waiting for VRRP (takeover %v after the last advertisement)", o.masterDown().Round(time.Millisecond))
+	default:
+		p.phase("ITR1 failed (LAN interface down); waiting for VRRP (takeover %v after the last advertisement)", o.masterDown().Round(time.Millisecond))
+	}
 
 	swCtx, cancel := context.WithTimeout(ctx, 2*o.masterDown()+5*time.Second)
+
 	obs.switched = s.switchovers(swCtx, obs.failAt)
 	cancel()
 	if err := ctx.Err(); err != nil {
@@ -135,7 +163,9 @@ func drive(ctx context.Context, o Options, p *progress, t *topo.Topology, v Vari
 	if obs.last, err = takeSnapshot(ctx, clients); err != nil {
 		return RunResult{}, err
 	}
-	return analyze(obs), nil
+	run := analyze(obs)
+	run.Drain = s.drained()
+	return run, nil
 }
 
 // learned sums the map-cache inserts and replacements of every xTR.
@@ -183,9 +213,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Netns {
 		mode = "netns"
 	}
+	plan := o.Plan()
 	res := &Result{Mode: mode, Seed: o.Seed, Settings: o.settings(), Scaled: o.scaled(), Paper: PaperTable1()}
-	total := len(o.Tests) * len(o.Variants)
-	p := newProgress(o.Progress, total, o.estimate())
+	p := newProgress(o.Progress, len(plan), o.estimate())
 	rng := rand.New(rand.NewPCG(uint64(o.Seed), 0x9e3779b97f4a7c15))
 	var env runner
 	if o.Netns {
@@ -197,27 +227,23 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer env.close()
-	i := 0
-	for _, test := range o.Tests {
-		for _, v := range o.Variants {
-			i++
-			p.run(i, fmt.Sprintf("Test %d, sync %s", test, v))
-			run, err := env.run(ctx, topo.Test(test), v, i, rng)
-			if err != nil {
-				return nil, fmt.Errorf("paper: Test %d, sync %s: %w", test, v, err)
-			}
-			res.Runs = append(res.Runs, run)
-			if f := run.Failed(); len(f) > 0 {
-				p.phase("done; %d check(s) FAILED", len(f))
-			} else {
-				p.phase("done; all %d checks hold", len(run.Checks))
-			}
+	for i, spec := range plan {
+		p.run(i+1, spec.String())
+		run, err := env.run(ctx, spec, i+1, rng)
+		if err != nil {
+			return nil, fmt.Errorf("paper: %s: %w", spec, err)
+		}
+		res.Runs = append(res.Runs, run)
+		if f := run.Failed(); len(f) > 0 {
+			p.phase("done; %d check(s) FAILED", len(f))
+		} else {
+			p.phase("done; all %d checks hold", len(run.Checks))
 		}
 	}
 	var failed []string
 	for _, run := range res.Runs {
 		for _, c := range run.Failed() {
-			failed = append(failed, fmt.Sprintf("Test %d %s: %s", run.Test, run.Variant, c.Name))
+			failed = append(failed, fmt.Sprintf("%s: %s", run.Spec(), c.Name))
 		}
 	}
 	if len(failed) > 0 {
@@ -228,9 +254,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // runner builds and runs the topology in one mode.
 type runner interface {
-	// run builds the topology for test and variant (the i-th run), drives
-	// the experiment, tears the topology down and returns the result.
-	run(ctx context.Context, test topo.Test, v Variant, i int, rng *rand.Rand) (RunResult, error)
+	// run builds the topology for spec (the i-th run), drives the
+	// experiment, tears the topology down and returns the result.
+	run(ctx context.Context, spec Spec, i int, rng *rand.Rand) (RunResult, error)
 	// close releases what the runner keeps between runs.
 	close()
 }

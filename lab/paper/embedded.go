@@ -2,6 +2,7 @@ package paper
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -66,6 +67,15 @@ type embeddedSite struct {
 	seg    *vrrp.Segment
 	ms     *api.Client
 	itrs   map[string]*api.Client
+	// daemons are the site xTRs' daemons, to crash one; links their
+	// EID-side link monitors; tracks their VRRP track files.
+	daemons map[string]*daemonHandle
+	links   map[string]chan bool
+	tracks  map[string]string
+	// sink counts, after a crash, what arrives at the dead RLOC.
+	sink *rlocSink
+	// drainOut is what ITR1's Drain said.
+	drainOut *DrainOutcome
 
 	ctx    context.Context // the site's life
 	wg     sync.WaitGroup  // the site's goroutines
@@ -74,9 +84,16 @@ type embeddedSite struct {
 	pingWG sync.WaitGroup
 }
 
-func (r *embeddedRunner) run(ctx context.Context, test topo.Test, v Variant, i int, rng *rand.Rand) (RunResult, error) {
+// daemonHandle is one in-process lispd: cancel stops it as SIGKILL would
+// (its sockets close), done is closed when its Run returned.
+type daemonHandle struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (r *embeddedRunner) run(ctx context.Context, spec Spec, i int, rng *rand.Rand) (RunResult, error) {
 	rlocNet := netip.PrefixFrom(netip.AddrFrom4([4]byte{127, r.octet, byte(i), 0}), 24)
-	t, err := topo.Paper(test, rlocNet)
+	t, err := topo.Paper(topo.Test(spec.Test), rlocNet)
 	if err != nil {
 		return RunResult{}, err
 	}
@@ -90,10 +107,14 @@ func (r *embeddedRunner) run(ctx context.Context, test topo.Test, v Variant, i i
 		return RunResult{}, err
 	}
 	siteCtx, cancel := context.WithCancel(ctx)
-	s := &embeddedSite{o: r.o, t: t, ledger: ledger, ctx: siteCtx, itrs: map[string]*api.Client{}, errc: make(chan error, 64)}
+	s := &embeddedSite{o: r.o, t: t, ledger: ledger, ctx: siteCtx, itrs: map[string]*api.Client{}, errc: make(chan error, 64),
+		daemons: map[string]*daemonHandle{}, links: map[string]chan bool{}, tracks: map[string]string{}}
 	defer func() {
 		cancel()
 		s.wg.Wait()
+		if s.sink != nil {
+			s.sink.close()
+		}
 		for _, c := range s.itrs {
 			_ = c.Close()
 		}
@@ -102,10 +123,10 @@ func (r *embeddedRunner) run(ctx context.Context, test topo.Test, v Variant, i i
 		}
 	}()
 	r.p.phase("starting the Map-Server/Map-Resolver, %d remote xTRs and ITR1/ITR2 on %v", len(t.Remotes), rlocNet)
-	if err := s.build(dir, v, r.logs); err != nil {
+	if err := s.build(dir, spec, r.logs); err != nil {
 		return RunResult{}, err
 	}
-	run, err := drive(siteCtx, r.o, r.p, t, v, s, ledger, rng)
+	run, err := drive(siteCtx, r.o, r.p, t, spec, s, ledger, rng)
 	if err != nil {
 		// A router that stopped explains a failure better than the
 		// symptom.
@@ -122,10 +143,16 @@ func (r *embeddedRunner) run(ctx context.Context, test topo.Test, v Variant, i i
 // spawn runs fn as one of the site's goroutines; an error it returns
 // while the site is alive is reported on errc.
 func (s *embeddedSite) spawn(name string, fn func(ctx context.Context) error) {
+	s.spawnCtx(s.ctx, name, fn)
+}
+
+// spawnCtx is spawn with a context of the goroutine's own (within the
+// site's); errors after it ended are not reported.
+func (s *embeddedSite) spawnCtx(ctx context.Context, name string, fn func(ctx context.Context) error) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := fn(s.ctx); err != nil && s.ctx.Err() == nil {
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
 			select {
 			case s.errc <- fmt.Errorf("%s: %w", name, err):
 			default:
@@ -150,7 +177,13 @@ func (s *embeddedSite) startDaemon(dir, name, text string, opts daemon.Options) 
 	if err != nil {
 		return nil, fmt.Errorf("paper: %s: %w", name, err)
 	}
-	s.spawn(name, d.Run)
+	dctx, cancel := context.WithCancel(s.ctx)
+	h := &daemonHandle{cancel: cancel, done: make(chan struct{})}
+	s.spawnCtx(dctx, name, func(ctx context.Context) error {
+		defer close(h.done)
+		return d.Run(ctx)
+	})
+	s.daemons[name] = h
 	c := api.NewClient(opts.APISocket, api.WithTimeout(5*time.Second))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -170,7 +203,7 @@ func (s *embeddedSite) startDaemon(dir, name, text string, opts daemon.Options) 
 }
 
 // build starts the routers, the LAN, the destinations and VRRP.
-func (s *embeddedSite) build(dir string, v Variant, logs io.Writer) error {
+func (s *embeddedSite) build(dir string, spec Spec, logs io.Writer) error {
 	t := s.t
 	var err error
 	if s.ms, err = s.startDaemon(dir, "msmr", msmrConfig(t, filepath.Join(dir, "msmr.sock")), daemon.Options{Stderr: logs}); err != nil {
@@ -180,7 +213,9 @@ func (s *embeddedSite) build(dir string, v Variant, logs io.Writer) error {
 		xtrEnd, lanEnd := dataplane.NewMemDevicePair(rx.Name, rx.Name+"-lan", dataplane.DefaultTUNMTU, 0)
 		resp := lan.NewResponder(lanEnd, s.ledger, rx.Dests)
 		s.spawn(rx.Name+" destinations", resp.Run)
-		c, err := s.startXTR(dir, remoteSpec(t, rx), xtrEnd, logs)
+		rs := remoteSpec(t, rx)
+		rs.Healing = spec.Healing
+		c, err := s.startXTR(dir, rs, xtrEnd, nil, logs)
 		if err != nil {
 			return err
 		}
@@ -196,7 +231,12 @@ func (s *embeddedSite) build(dir string, v Variant, logs io.Writer) error {
 		if err := s.lan.AddRouter(x.Name, lanEnd); err != nil {
 			return err
 		}
-		c, err := s.startXTR(dir, siteSpec(t, x, v, keys), xtrEnd, logs)
+		xs := siteSpec(t, x, spec.Variant, keys)
+		xs.Healing = spec.Healing
+		xs.TrackFile = filepath.Join(dir, strings.ToLower(x.Name)+".track")
+		s.tracks[x.Name] = xs.TrackFile
+		s.links[x.Name] = make(chan bool, 4)
+		c, err := s.startXTR(dir, xs, xtrEnd, s.links[x.Name], logs)
 		if err != nil {
 			return err
 		}
@@ -209,7 +249,8 @@ func (s *embeddedSite) build(dir string, v Variant, logs io.Writer) error {
 	}
 	s.spawn("LAN", s.lan.Run)
 
-	// VRRP: each group's master and backup, keepalived's timers scaled.
+	// VRRP: each group's master and backup, with the documented
+	// keepalived timers (VRRPv3).
 	var inst []vrrp.InstanceConfig
 	for _, g := range t.Groups {
 		for _, x := range t.XTRs {
@@ -231,6 +272,14 @@ func (s *embeddedSite) build(dir string, v Variant, logs io.Writer) error {
 		return err
 	}
 	s.spawn("VRRP", s.seg.Run)
+	// keepalived's track_file, as deploy/keepalived configures it: the
+	// file lispd writes after a drain puts the router's instances in
+	// FAULT.
+	for _, x := range t.XTRs {
+		s.spawn("VRRP track file of "+x.Name, func(ctx context.Context) error {
+			return s.seg.TrackFile(ctx, x.Name, s.tracks[x.Name], vrrp.DefaultTrackPoll)
+		})
+	}
 	return nil
 }
 
@@ -287,16 +336,68 @@ func (s *embeddedSite) stopTraffic() {
 	}
 }
 
-func (s *embeddedSite) fail(context.Context) (time.Time, error) {
+func (s *embeddedSite) fail(ctx context.Context, kind Failure) (time.Time, error) {
 	now := time.Now()
-	if err := s.lan.SetLinkUp(topo.ITR1, false); err != nil {
-		return now, err
+	switch kind {
+	case FailLAN:
+		if err := s.lan.SetLinkUp(topo.ITR1, false); err != nil {
+			return now, err
+		}
+		if err := s.seg.SetLinkUp(topo.ITR1, false, now); err != nil {
+			return now, err
+		}
+		// lispd on ITR1 sees its EID-side link go down, as its netlink
+		// monitor would report it.
+		select {
+		case s.links[topo.ITR1] <- false:
+		default:
+		}
+		return now, nil
+	case FailCrash:
+		// A whole-router crash: lispd's context is cancelled (its
+		// sockets close, as on SIGKILL), its VRRP instances fall silent
+		// and nothing on the router takes frames from the LAN any more
+		// (the LAN model drops them as at a dead port; the link itself
+		// never went down, lispd's link monitor is not told anything).
+		h := s.daemons[strings.ToLower(topo.ITR1)]
+		if h == nil {
+			return now, errors.New("paper: no ITR1 daemon")
+		}
+		h.cancel()
+		if err := s.seg.SetLinkUp(topo.ITR1, false, now); err != nil {
+			return now, err
+		}
+		if err := s.lan.SetLinkUp(topo.ITR1, false); err != nil {
+			return now, err
+		}
+		select {
+		case <-h.done:
+		case <-ctx.Done():
+			return now, ctx.Err()
+		}
+		// Replies still sent to ITR1's RLOC arrive at a dead port: a
+		// socket bound in lispd's place counts them.
+		x, _ := s.t.XTR(topo.ITR1)
+		sink, err := newRLOCSink(x.RLOC, topo.ITR1, s.ledger)
+		if err != nil {
+			return now, err
+		}
+		s.sink = sink
+		return now, nil
+	case FailDrain:
+		dctx, cancel := context.WithTimeout(ctx, DrainTimeout)
+		defer cancel()
+		out, err := drain(dctx, s.itrs[topo.ITR1])
+		if err != nil {
+			return now, fmt.Errorf("paper: draining ITR1: %w", err)
+		}
+		s.drainOut = &out
+		return now, nil
 	}
-	if err := s.seg.SetLinkUp(topo.ITR1, false, now); err != nil {
-		return now, err
-	}
-	return now, nil
+	return now, fmt.Errorf("%w: failure %q", ErrInvalid, kind)
 }
+
+func (s *embeddedSite) drained() *DrainOutcome { return s.drainOut }
 
 func (s *embeddedSite) switchovers(ctx context.Context, failAt time.Time) []Switchover {
 	var pending []topo.Group
@@ -335,8 +436,11 @@ func (s *embeddedSite) handed(flow uint16, router string) (time.Time, bool) {
 }
 
 // startXTR starts an in-process xTR from spec with dev as its EID side.
-func (s *embeddedSite) startXTR(dir string, spec xtrSpec, dev dataplane.Device, logs io.Writer) (*api.Client, error) {
-	return s.startDaemon(dir, strings.ToLower(spec.Name), xtrConfig(spec, filepath.Join(dir, strings.ToLower(spec.Name)+".sock")), daemon.Options{Stderr: logs, DataDevice: dev})
+// link, when not nil, reports the EID-side link's state to the daemon
+// (true: up), as lispd's netlink monitor does for a TUN-based xTR.
+func (s *embeddedSite) startXTR(dir string, spec xtrSpec, dev dataplane.Device, link <-chan bool, logs io.Writer) (*api.Client, error) {
+	opts := daemon.Options{Stderr: logs, DataDevice: dev, EIDLinkUp: link}
+	return s.startDaemon(dir, strings.ToLower(spec.Name), xtrConfig(spec, filepath.Join(dir, strings.ToLower(spec.Name)+".sock")), opts)
 }
 
 // syncReady reports whether the site xTRs' sync peers are connected.

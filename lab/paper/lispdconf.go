@@ -83,6 +83,13 @@ type xtrSpec struct {
 	TUNRoutes []netip.Prefix
 	// Sync is the synchronization set; nil for none.
 	Sync *syncSpec
+	// Healing is [failover] enabled; TrackFile its vrrp-track-file (site
+	// xTRs with healing on).
+	Healing   bool
+	TrackFile string
+	// Watch are the EID-side interfaces of failover.watch-interfaces
+	// (netns).
+	Watch []string
 }
 
 // remoteSpec is the spec of a remote xTR: its destinations' prefixes,
@@ -159,5 +166,6 @@ algorithm = "hmac-sha-256"
 	if s.Sync != nil {
 		b.WriteString(s.Sync.config())
 	}
+	b.WriteString(failoverConfig(s.Healing, s.TrackFile, s.Watch))
 	return b.String()
 }

@@ -205,6 +205,7 @@ func sameLocators(a, b api.MapCacheEntry) bool {
 // observation is everything a runner measured during one run.
 type observation struct {
 	topo    *topo.Topology
+	spec    Spec
 	variant Variant
 	start   time.Time
 	failAt  time.Time
@@ -226,8 +227,10 @@ type observation struct {
 // analyze turns an observation into the run's result, with its checks.
 func analyze(o *observation) RunResult {
 	t := o.topo
-	sum := o.ledger.Classify(o.start, traffic.ClassifyOptions{FailAt: o.failAt, Failed: topo.ITR1, SwitchAt: o.switchAt})
+	sum := o.ledger.Classify(o.start, traffic.ClassifyOptions{FailAt: o.failAt, Failed: topo.ITR1, SwitchAt: o.switchAt, Crashed: o.spec.Failure == FailCrash})
 	run := RunResult{
+		Failure:     o.spec.Failure,
+		Healing:     o.spec.Healing,
 		Test:        int(t.Test),
 		Variant:     o.variant,
 		Duration:    o.end.Sub(o.start),
@@ -279,6 +282,33 @@ func analyze(o *observation) RunResult {
 		run.Sync = sr
 	}
 
+	// The losses after the failure, and the return path's after the
+	// switchover.
+	run.Losses = Losses{
+		Gap:       sum.After[traffic.LostSwitchover],
+		CacheMiss: sum.After[traffic.LostAtITR],
+		Return:    sum.After[traffic.LostReturnFailed],
+		Other:     sum.After[traffic.LostReturnOther] + sum.After[traffic.LostUnseen],
+	}
+	lastSwitch := o.failAt
+	for _, sw := range o.switched {
+		lastSwitch = maxTime(lastSwitch, o.failAt.Add(sw.After))
+	}
+	failRel, switchRel := o.failAt.Sub(o.start), lastSwitch.Sub(o.start)
+	run.ReturnAfterSwitch = make([]int, len(sum.Flows))
+	for _, m := range sum.Timeline {
+		if m.Fate != traffic.LostReturnFailed || m.At < failRel {
+			continue
+		}
+		run.LastReturnLoss = max(run.LastReturnLoss, m.At-failRel)
+		if m.At >= switchRel && m.Flow < len(run.ReturnAfterSwitch) {
+			run.ReturnAfterSwitch[m.Flow]++
+		}
+	}
+	if len(run.ReturnAfterSwitch) > 0 {
+		run.MaxReturnAfterSwitch = slices.Max(run.ReturnAfterSwitch)
+	}
+
 	// The relations that must hold.
 	missLost := sum.After[traffic.LostAtITR]
 	check := func(name string, ok bool, format string, args ...any) {
@@ -288,17 +318,23 @@ func analyze(o *observation) RunResult {
 		"Map-Requests started on misses after the failure %d, records learned by Map-Reply after it %d", run.ITR2Misses, resolvedAfter)
 	check("cache-miss losses seen on the LAN = ITR2's miss drops", missLost == run.ITR2MissDrops,
 		"requests lost at a live ITR after the failure %d, ITR2's miss_packets_dropped %d", missLost, run.ITR2MissDrops)
-	check("no loss outside the named categories", sum.After[traffic.LostUnseen]+sum.After[traffic.LostReturnOther] == 0 && sum.Unexpected == 0,
+	check("no loss outside the named categories", run.Losses.Other == 0 && sum.Unexpected == 0,
 		"unseen %d, reply lost elsewhere %d, unexpected packets %d", sum.After[traffic.LostUnseen], sum.After[traffic.LostReturnOther], sum.Unexpected)
 	check("every flow was delivered before the failure", allDeliveredBefore(sum),
 		"flows with no reply before the failure: %v", undeliveredBefore(sum))
-	lastSwitch := o.failAt
-	for _, sw := range o.switched {
-		lastSwitch = maxTime(lastSwitch, o.failAt.Add(sw.After))
-	}
 	fewest := minSentSince(sum, lastSwitch.Sub(o.start))
 	check("every flow sent several packets after the switchover", fewest >= 3 && len(o.switched) > 0,
 		"switchovers measured %d, fewest requests one flow sent after the last one: %d", len(o.switched), fewest)
+	// What the healing promises.
+	switch {
+	case o.spec.Healing && o.spec.Failure == FailDrain:
+		check("drain: no request lost", run.Losses.Total() == 0,
+			"lost after the drain began: gap %d, cache miss %d, return path %d, other %d", run.Losses.Gap, run.Losses.CacheMiss, run.Losses.Return, run.Losses.Other)
+	case o.spec.Healing:
+		check("healing: at most 1 return-path loss per flow after the switchover", run.MaxReturnAfterSwitch <= 1,
+			"most return-path losses of one flow after the switchover %d (all flows %d); last return-path loss %v after the failure",
+			run.MaxReturnAfterSwitch, sumInts(run.ReturnAfterSwitch), run.LastReturnLoss.Round(time.Millisecond))
+	}
 	if o.variant == Off {
 		check("sync off: ITR2's misses = the flows it had not seen", run.ITR2Misses == run.UnseenFlows,
 			"misses %d, flows with no mapping on ITR2 before the failure %d", run.ITR2Misses, run.UnseenFlows)
@@ -326,6 +362,14 @@ func analyze(o *observation) RunResult {
 		check("sync on: the sync set sent something", run.Sync.TotalBytes > 0, "bytes sent %d", run.Sync.TotalBytes)
 	}
 	return run
+}
+
+func sumInts(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
 }
 
 func allDeliveredBefore(s traffic.Summary) bool { return len(undeliveredBefore(s)) == 0 }

@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/lispd/lispd/api"
@@ -29,10 +31,11 @@ const tunName = "lisp0"
 // netnsRunner runs each run as real lispd processes in a fresh lab of
 // network namespaces.
 type netnsRunner struct {
-	o     Options
-	p     *progress
-	lispd string
-	tmp   string // holds a lispd built here
+	o       Options
+	p       *progress
+	lispd   string
+	lispctl string // what keepalived's health check and notify hook run
+	tmp     string // holds the binaries built here
 }
 
 func newNetnsRunner(ctx context.Context, o Options, p *progress) (runner, error) {
@@ -47,21 +50,44 @@ func newNetnsRunner(ctx context.Context, o Options, p *progress) (runner, error)
 		p.note("removing stale labs: %v", err)
 	}
 	r := &netnsRunner{o: o, p: p, lispd: o.Lispd}
-	if r.lispd == "" {
+	if r.lispd != "" {
+		// A lispctl next to the given lispd, as `go build ./cmd/...` makes.
+		if c := filepath.Join(filepath.Dir(r.lispd), "lispctl"); fileExists(c) {
+			r.lispctl = c
+		}
+	}
+	if r.lispd == "" || r.lispctl == "" {
 		dir, err := os.MkdirTemp("", "lisplab-lispd-")
 		if err != nil {
 			return nil, fmt.Errorf("paper: %w", err)
 		}
-		r.tmp = dir
-		p.note("building lispd (go build %s)", labkit.LispdPackage)
-		bin, err := labkit.BuildLispd(ctx, dir)
-		if err != nil {
+		// keepalived's enable_script_security wants the scripts' directory
+		// not writable by others.
+		if err := os.Chmod(dir, 0o755); err != nil {
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("paper: %w", err)
 		}
-		r.lispd = bin
+		r.tmp = dir
+		if r.lispd == "" {
+			p.note("building lispd (go build %s)", labkit.LispdPackage)
+			if r.lispd, err = labkit.BuildLispd(ctx, dir); err != nil {
+				os.RemoveAll(dir)
+				return nil, fmt.Errorf("paper: %w", err)
+			}
+		}
+		p.note("building lispctl (go build %s)", labkit.LispctlPackage)
+		if r.lispctl, err = labkit.BuildLispctl(ctx, dir); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("paper: %w", err)
+		}
 	}
 	return r, nil
+}
+
+// fileExists reports whether path is a regular file.
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
 }
 
 func (r *netnsRunner) close() {
@@ -72,18 +98,21 @@ func (r *netnsRunner) close() {
 
 // netnsSite is one run's topology in a lab of namespaces.
 type netnsSite struct {
-	o      Options
-	t      *topo.Topology
-	lab    *netns.Lab
-	ledger *traffic.Ledger
-	nodes  map[string]*netns.Node
-	lispd  map[string]*netns.Process
-	itrs   map[string]*api.Client
-	ms     *api.Client
-	keep   map[string]*netns.Keepalived // by "<router>/<vrid>"
+	o       Options
+	lispctl string
+	t       *topo.Topology
+	lab     *netns.Lab
+	ledger  *traffic.Ledger
+	nodes   map[string]*netns.Node
+	lispd   map[string]*netns.Process
+	itrs    map[string]*api.Client
+	ms      *api.Client
+	keep    map[string]*netns.Keepalived // by "<router>/<vrid>"
 
-	mu       sync.Mutex
-	failedAt time.Time // guards: when ITR1's LAN went down
+	mu        sync.Mutex
+	failedAt  time.Time // guarded: when ITR1's LAN went down
+	crashedAt time.Time // guarded: when ITR1 crashed
+	drainOut  *DrainOutcome
 
 	sniffers []*sniffer
 	senders  map[string]*rawSender
@@ -91,8 +120,8 @@ type netnsSite struct {
 	pingWG   sync.WaitGroup
 }
 
-func (r *netnsRunner) run(ctx context.Context, test topo.Test, v Variant, i int, rng *rand.Rand) (RunResult, error) {
-	t, err := topo.Paper(test, netnsRLOCNet)
+func (r *netnsRunner) run(ctx context.Context, spec Spec, i int, rng *rand.Rand) (RunResult, error) {
+	t, err := topo.Paper(topo.Test(spec.Test), netnsRLOCNet)
 	if err != nil {
 		return RunResult{}, err
 	}
@@ -104,14 +133,14 @@ func (r *netnsRunner) run(ctx context.Context, test topo.Test, v Variant, i int,
 	if err != nil {
 		return RunResult{}, fmt.Errorf("paper: %w", err)
 	}
-	s := &netnsSite{o: r.o, t: t, lab: lab, ledger: ledger, nodes: map[string]*netns.Node{}, lispd: map[string]*netns.Process{},
+	s := &netnsSite{o: r.o, t: t, lab: lab, ledger: ledger, lispctl: r.lispctl, nodes: map[string]*netns.Node{}, lispd: map[string]*netns.Process{},
 		itrs: map[string]*api.Client{}, keep: map[string]*netns.Keepalived{}, senders: map[string]*rawSender{}}
 	defer s.close()
 	r.p.phase("building namespaces %s-* (LAN, RLOC network, %d routers, hosts)", lab.Prefix(), 3+len(t.Remotes))
-	if err := s.build(ctx, r.lispd, v); err != nil {
+	if err := s.build(ctx, r.lispd, spec); err != nil {
 		return RunResult{}, err
 	}
-	run, err := drive(ctx, r.o, r.p, t, v, s, ledger, rng)
+	run, err := drive(ctx, r.o, r.p, t, spec, s, ledger, rng)
 	if err != nil {
 		return RunResult{}, fmt.Errorf("%w%s", err, s.processTails())
 	}
@@ -158,7 +187,7 @@ func (s *netnsSite) node(name string) (*netns.Node, error) {
 }
 
 // build creates the namespaces, links, routes, keepalived and lispd.
-func (s *netnsSite) build(ctx context.Context, lispd string, v Variant) error {
+func (s *netnsSite) build(ctx context.Context, lispd string, spec Spec) error {
 	t := s.t
 	lanSw, err := s.lab.AddSwitch("lan")
 	if err != nil {
@@ -249,18 +278,22 @@ func (s *netnsSite) build(ctx context.Context, lispd string, v Variant) error {
 		return err
 	}
 	for _, rx := range t.Remotes {
-		spec := remoteSpec(t, rx)
-		spec.TUN = tunName
-		c, err := s.startLispd(ctx, lispd, dir, s.nodes[rx.Name], xtrConfig(spec, filepath.Join(dir, rx.Name+".sock")))
+		rs := remoteSpec(t, rx)
+		rs.TUN = tunName
+		rs.Healing = spec.Healing
+		c, err := s.startLispd(ctx, lispd, dir, s.nodes[rx.Name], xtrConfig(rs, filepath.Join(dir, rx.Name+".sock")))
 		if err != nil {
 			return err
 		}
 		_ = c.Close()
 	}
 	for _, x := range t.XTRs {
-		spec := siteSpec(t, x, v, keys)
-		spec.TUN = tunName
-		c, err := s.startLispd(ctx, lispd, dir, s.nodes[x.Name], xtrConfig(spec, filepath.Join(dir, x.Name+".sock")))
+		xs := siteSpec(t, x, spec.Variant, keys)
+		xs.TUN = tunName
+		xs.Healing = spec.Healing
+		xs.TrackFile = trackFile(dir, x.Name)
+		xs.Watch = []string{"lan0"}
+		c, err := s.startLispd(ctx, lispd, dir, s.nodes[x.Name], xtrConfig(xs, filepath.Join(dir, x.Name+".sock")))
 		if err != nil {
 			return err
 		}
@@ -268,7 +301,9 @@ func (s *netnsSite) build(ctx context.Context, lispd string, v Variant) error {
 	}
 
 	// keepalived: every group on both xTRs, the master by state and
-	// priority; keepalived's default timers.
+	// priority, from the documented file (deploy/keepalived: VRRPv3,
+	// advert_int 0.1, the lispd health check, the track file lispd writes
+	// on a drain, the notify hook that runs lispctl failover check).
 	for _, g := range t.Groups {
 		for _, x := range t.XTRs {
 			state := netns.StateBackup
@@ -276,10 +311,15 @@ func (s *netnsSite) build(ctx context.Context, lispd string, v Variant) error {
 				state = netns.StateMaster
 			}
 			k, err := s.nodes[x.Name].StartKeepalived(netns.KeepalivedConfig{
+				TrackInterface:  "rloc0",
+				Lispctl:         s.lispctl + " --socket " + filepath.Join(dir, x.Name+".sock"),
+				TrackFile:       trackFile(dir, x.Name),
 				Instance:        fmt.Sprintf("VI_%d", g.VRID),
 				Interface:       "lan0",
 				VirtualRouterID: int(g.VRID),
 				Priority:        int(g.Priority(x.Name)),
+				AdvertInt:       s.o.VRRPAdvert,
+				Version:         3,
 				VirtualIPs:      []string{netip.PrefixFrom(g.VIP, bits).String()},
 				State:           state,
 			})
@@ -291,6 +331,9 @@ func (s *netnsSite) build(ctx context.Context, lispd string, v Variant) error {
 	}
 	return s.startObservers()
 }
+
+// trackFile is the VRRP track file of a site xTR in the lab directory.
+func trackFile(dir, router string) string { return filepath.Join(dir, router+".track") }
 
 // destHost names the namespace holding a remote xTR's destinations.
 func destHost(remote string) string { return remote + "-hosts" }
@@ -379,6 +422,22 @@ func (s *netnsSite) startObservers() error {
 		}
 		s.sniffers = append(s.sniffers, sn)
 	}
+	// After a crash, what remote ITRs still encapsulate to ITR1's RLOC
+	// arrives at a dead port: the replies among it are lost on the return
+	// path.
+	rloc1, _ := t.XTR(topo.ITR1)
+	sn, err := startSniffer(s.nodes[topo.ITR1], "rloc0", func(pkt []byte, outgoing bool, at time.Time) {
+		if outgoing || !s.crashed(at) {
+			return
+		}
+		if payload, ok := udpPayloadTo(pkt, rloc1.RLOC, 4341); ok {
+			recordEncapsulated(payload, topo.ITR1, s.ledger, at)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	s.sniffers = append(s.sniffers, sn)
 	for _, rx := range t.Remotes {
 		sn, err := startSniffer(s.nodes[destHost(rx.Name)], "eth0", func(pkt []byte, outgoing bool, at time.Time) {
 			if e, err := traffic.ParseEcho(pkt); err == nil && !outgoing && e.Type == traffic.EchoRequest {
@@ -407,6 +466,29 @@ func (s *netnsSite) startObservers() error {
 		s.senders[h.Name] = rs
 	}
 	return nil
+}
+
+// crashed reports whether ITR1 had crashed at at.
+func (s *netnsSite) crashed(at time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.crashedAt.IsZero() && !at.Before(s.crashedAt)
+}
+
+// udpPayloadTo returns the UDP payload of the IPv4 packet pkt if it is
+// addressed to dst:port.
+func udpPayloadTo(pkt []byte, dst netip.Addr, port uint16) ([]byte, bool) {
+	if len(pkt) < 20 || pkt[0]>>4 != 4 || pkt[9] != 17 {
+		return nil, false
+	}
+	ihl := int(pkt[0]&0x0f) * 4
+	if ihl < 20 || len(pkt) < ihl+8 || netip.AddrFrom4([4]byte(pkt[16:20])) != dst {
+		return nil, false
+	}
+	if uint16(pkt[ihl+2])<<8|uint16(pkt[ihl+3]) != port {
+		return nil, false
+	}
+	return pkt[ihl+8:], true
 }
 
 // lanDown reports whether router's LAN interface was down at at.
@@ -487,19 +569,67 @@ func (s *netnsSite) stopTraffic() {
 	}
 }
 
-func (s *netnsSite) fail(context.Context) (time.Time, error) {
-	ifc := s.nodes[topo.ITR1].Iface("lan0")
-	if ifc == nil {
-		return time.Time{}, errors.New("paper: ITR1 has no lan0")
-	}
+func (s *netnsSite) fail(ctx context.Context, kind Failure) (time.Time, error) {
 	now := time.Now()
-	s.mu.Lock()
-	s.failedAt = now
-	s.mu.Unlock()
-	if err := ifc.SetDown(); err != nil {
-		return now, fmt.Errorf("paper: shutting ITR1's LAN interface: %w", err)
+	switch kind {
+	case FailLAN:
+		ifc := s.nodes[topo.ITR1].Iface("lan0")
+		if ifc == nil {
+			return time.Time{}, errors.New("paper: ITR1 has no lan0")
+		}
+		s.mu.Lock()
+		s.failedAt = now
+		s.mu.Unlock()
+		if err := ifc.SetDown(); err != nil {
+			return now, fmt.Errorf("paper: shutting ITR1's LAN interface: %w", err)
+		}
+		return now, nil
+	case FailCrash:
+		// A whole-router crash: lispd and keepalived on ITR1 are
+		// SIGKILLed (no priority-0 advertisement, no goodbye on the sync
+		// connections; the kernel closes lispd's sockets and removes its
+		// TUN). The LAN interface stays up.
+		s.mu.Lock()
+		s.crashedAt = now
+		s.mu.Unlock()
+		procs := []*netns.Process{s.lispd[topo.ITR1]}
+		for key, k := range s.keep {
+			if strings.HasPrefix(key, topo.ITR1+"/") {
+				procs = append(procs, k.Process())
+			}
+		}
+		for _, p := range procs {
+			if err := p.Signal(syscall.SIGKILL); err != nil {
+				return now, fmt.Errorf("paper: killing %s on ITR1: %w", p.Name(), err)
+			}
+		}
+		for _, p := range procs {
+			select {
+			case <-p.Done():
+			case <-ctx.Done():
+				return now, ctx.Err()
+			}
+		}
+		return now, nil
+	case FailDrain:
+		dctx, cancel := context.WithTimeout(ctx, DrainTimeout+5*time.Second)
+		defer cancel()
+		out, err := drain(dctx, s.itrs[topo.ITR1])
+		if err != nil {
+			return now, fmt.Errorf("paper: draining ITR1: %w", err)
+		}
+		s.mu.Lock()
+		s.drainOut = &out
+		s.mu.Unlock()
+		return now, nil
 	}
-	return now, nil
+	return now, fmt.Errorf("%w: failure %q", ErrInvalid, kind)
+}
+
+func (s *netnsSite) drained() *DrainOutcome {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.drainOut
 }
 
 func (s *netnsSite) switchovers(ctx context.Context, failAt time.Time) []Switchover {

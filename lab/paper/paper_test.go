@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,16 +19,20 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fast are options that keep the embedded experiment short in the test
-// suite while leaving every relation measurable: each flow pings every
-// 100 ms, ITR1 fails after at least 1 s, VRRP runs at a tenth of
-// keepalived's timers (takeover 361 ms after the last advertisement), and
-// traffic goes on 1 s after the switchover.
+// suite while leaving every relation of Table 1 measurable: the paper's
+// LAN failure without the healing, each flow pinging every 100 ms, ITR1
+// failing after at least 1 s, VRRP with the documented timers (takeover
+// 361 ms after the last advertisement), and traffic going on 1 s after
+// the switchover.
 func fast() Options {
 	return Options{
+		Failures:     []Failure{FailLAN},
+		Healing:      HealingOff,
+		Tests:        []int{1, 2},
+		Variants:     Variants(),
 		PingInterval: 100 * time.Millisecond,
 		WarmUp:       time.Second,
 		AfterSwitch:  time.Second,
-		VRRPScale:    0.1,
 		Drain:        200 * time.Millisecond,
 		Seed:         7,
 	}
@@ -119,7 +124,7 @@ func TestEmbeddedPaper(t *testing.T) {
 		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
 	t.Logf("%d runs in %v", len(res.Runs), time.Since(start).Round(time.Millisecond))
-	if len(res.Runs) != len(res.Settings.Tests)*len(res.Settings.Variants) {
+	if len(res.Runs) != len(res.Settings.Tests)*len(res.Settings.Variants) || len(res.Runs) != len(res.Settings.Plan) {
 		t.Fatalf("%d runs for %v x %v", len(res.Runs), res.Settings.Tests, res.Settings.Variants)
 	}
 	checkRelations(t, res)
@@ -166,22 +171,48 @@ func TestOptions(t *testing.T) {
 	for _, o := range []Options{
 		{Tests: []int{3}},
 		{Variants: []Variant{"eager"}},
+		{Failures: []Failure{"fire"}},
+		{Healing: "sometimes"},
+		{Failures: []Failure{FailDrain}, Healing: HealingOff},
 		{PingInterval: time.Millisecond},
 		{WarmUp: 10 * time.Millisecond},
 		{AfterSwitch: 10 * time.Millisecond},
-		{VRRPScale: 100},
-		{Netns: true, VRRPScale: 0.5},
+		{VRRPAdvert: 5 * time.Millisecond},
+		{VRRPAdvert: 105 * time.Millisecond},
 	} {
 		if _, err := Run(context.Background(), o); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Run(%+v) = %v, want ErrInvalid", o, err)
 		}
 	}
-	n, err := Options{Tests: []int{2, 2, 1}}.normalized()
-	if err != nil || len(n.Tests) != 2 || len(n.Variants) != 4 || n.VRRPScale != DefaultVRRPScale {
+	n, err := Options{}.normalized()
+	if err != nil || n.VRRPAdvert != DefaultVRRPAdvert || n.AfterSwitch < 10*time.Second || n.Healing != HealingBoth {
 		t.Errorf("normalized: %+v, %v", n, err)
 	}
-	if got := n.masterDown(); got != 902343750*time.Nanosecond {
-		t.Errorf("master down at scale 0.25 = %v, want 902.34375ms", got)
+	// The default plan: lan in both tests without sync and with smart,
+	// crash and drain in Test 1 with smart; healing off and on side by
+	// side, a drain with healing on only.
+	var got []string
+	for _, s := range n.Plan() {
+		got = append(got, s.String())
+	}
+	want := []string{
+		"lan failure, healing off, Test 1, sync off", "lan failure, healing on, Test 1, sync off",
+		"lan failure, healing off, Test 1, sync smart", "lan failure, healing on, Test 1, sync smart",
+		"lan failure, healing off, Test 2, sync off", "lan failure, healing on, Test 2, sync off",
+		"lan failure, healing off, Test 2, sync smart", "lan failure, healing on, Test 2, sync smart",
+		"crash failure, healing off, Test 1, sync smart", "crash failure, healing on, Test 1, sync smart",
+		"drain failure, healing on, Test 1, sync smart",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("default plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The documented keepalived timers: 0.1 s adverts, a priority-100
+	// backup takes over 3 x 100 ms + 156/256 x 100 ms later.
+	if got := n.masterDown(); got != 360937500*time.Nanosecond {
+		t.Errorf("master down = %v, want 360.9375ms", got)
+	}
+	if est := n.estimate() * time.Duration(len(n.Plan())); est > 3*time.Minute {
+		t.Errorf("the default plan is estimated at %v, want under 3 minutes", est)
 	}
 }
 
@@ -203,7 +234,8 @@ func TestNetnsPaper(t *testing.T) {
 		test     int
 		variants []Variant
 	}{{1, []Variant{Off, Naive}}, {2, []Variant{Smart, Gossip}}} {
-		res, err := Run(ctx, Options{Netns: true, Tests: []int{part.test}, Variants: part.variants, Seed: 3, Progress: &progress})
+		res, err := Run(ctx, Options{Netns: true, Failures: []Failure{FailLAN}, Healing: HealingOff, AfterSwitch: 2 * time.Second,
+			Tests: []int{part.test}, Variants: part.variants, Seed: 3, Progress: &progress})
 		if err != nil {
 			t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 		}

@@ -113,10 +113,45 @@ type SyncResult struct {
 	TotalWireBytes uint64 `json:"total_wire_bytes"`
 }
 
-// RunResult is the result of one test with one variant.
+// Losses are the echo requests sent after the failure that were lost, by
+// where (traffic's fates, grouped).
+type Losses struct {
+	// Gap: lost in the VRRP switchover gap (sent to the failed router).
+	Gap int `json:"vrrp_gap"`
+	// CacheMiss: dropped by a live ITR on a map-cache miss.
+	CacheMiss int `json:"cache_miss"`
+	// Return: reached the destination; the reply was sent to the failed
+	// router's RLOC.
+	Return int `json:"return_path"`
+	// Other: reply lost elsewhere, or seen nowhere.
+	Other int `json:"other"`
+}
+
+// Total is the sum of the categories.
+func (l Losses) Total() int { return l.Gap + l.CacheMiss + l.Return + l.Other }
+
+// RunResult is the result of one run: a failure kind, with or without
+// the healing, in one test with one variant.
 type RunResult struct {
+	Failure Failure `json:"failure"`
+	// Healing is lispd's [failover] enabled in this run.
+	Healing bool    `json:"healing"`
 	Test    int     `json:"test"`
 	Variant Variant `json:"variant"`
+	// Losses are the requests sent after the failure and lost, by
+	// category.
+	Losses Losses `json:"losses_after_failure"`
+	// LastReturnLoss is the time from the failure to the sending of the
+	// last request whose reply went to the failed RLOC (0 when none did:
+	// see Losses.Return).
+	LastReturnLoss time.Duration `json:"last_return_loss_ns"`
+	// ReturnAfterSwitch are, per flow (by index), the return-path losses
+	// among the requests sent after the last VRRP switchover;
+	// MaxReturnAfterSwitch is their maximum.
+	ReturnAfterSwitch    []int `json:"return_losses_after_switchover"`
+	MaxReturnAfterSwitch int   `json:"max_return_losses_per_flow_after_switchover"`
+	// Drain is what ITR1's Drain said (drain runs).
+	Drain *DrainOutcome `json:"drain,omitempty"`
 	// Duration is the run's length; FailAt when ITR1 failed, both from
 	// the start of traffic.
 	Duration time.Duration `json:"duration_ns"`
@@ -150,6 +185,11 @@ type Check struct {
 	OK   bool   `json:"ok"`
 	// Detail gives the measured values.
 	Detail string `json:"detail"`
+}
+
+// Spec returns what the run was.
+func (r *RunResult) Spec() Spec {
+	return Spec{Failure: r.Failure, Healing: r.Healing, Test: r.Test, Variant: r.Variant}
 }
 
 // Failed returns the checks that did not hold.
@@ -191,14 +231,18 @@ type Result struct {
 
 // Settings are the timings a run used.
 type Settings struct {
-	PingInterval  time.Duration `json:"ping_interval_ns"`
-	WarmUp        time.Duration `json:"warm_up_ns"`
-	AfterSwitch   time.Duration `json:"after_switchover_ns"`
-	MapTTL        time.Duration `json:"map_ttl_ns"`
-	VRRPAdvert    time.Duration `json:"vrrp_advert_interval_ns"`
-	VRRPScale     float64       `json:"vrrp_scale"`
-	Tests         []int         `json:"tests"`
-	Variants      []Variant     `json:"variants"`
+	PingInterval time.Duration `json:"ping_interval_ns"`
+	WarmUp       time.Duration `json:"warm_up_ns"`
+	AfterSwitch  time.Duration `json:"after_switchover_ns"`
+	MapTTL       time.Duration `json:"map_ttl_ns"`
+	VRRPAdvert   time.Duration `json:"vrrp_advert_interval_ns"`
+	Failures     []Failure     `json:"failures"`
+	Healing      Healing       `json:"healing"`
+	// Tests and Variants are as given (empty: the default plan's).
+	Tests    []int     `json:"tests"`
+	Variants []Variant `json:"variants"`
+	// Plan is the runs, in order.
+	Plan          []Spec        `json:"plan"`
 	MasterDownITR time.Duration `json:"master_down_interval_ns"`
 }
 

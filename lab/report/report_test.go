@@ -41,8 +41,11 @@ func result() *paper.Result {
 			}
 		}
 		run := paper.RunResult{
+			Failure: paper.FailLAN, Healing: v != paper.Off,
 			Test: 1, Variant: v, Duration: 4 * time.Second, FailAt: 2 * time.Second,
-			Switchovers: []paper.Switchover{{VRID: 1, To: "ITR2", After: 900 * time.Millisecond}},
+			Losses: paper.Losses{Gap: 6, CacheMiss: 2 * miss, Return: 3 * miss}, LastReturnLoss: 1500 * time.Millisecond,
+			MaxReturnAfterSwitch: 2 * miss,
+			Switchovers:          []paper.Switchover{{VRID: 1, To: "ITR2", After: 900 * time.Millisecond}},
 			ITRs: []paper.ITRResult{
 				{Name: "ITR1", BeforeFailure: paper.CacheCount{Total: 2, USR1: 1, USR2: 1}},
 				{Name: "ITR2", BeforeFailure: paper.CacheCount{Total: 2 - 2*miss, USR1: 1 - miss, USR2: 1 - miss}},
@@ -77,7 +80,9 @@ func TestTable(t *testing.T) {
 		"1234",                       // sync bytes
 		"900ms",                      // the switchover gap
 		"USR1->198.18.1.1",           // per-flow rows
-		"3/1/0 (12)",                 // gap/miss/return (sent) of flow 1, off
+		"3/1/0/0 (12)",               // gap/miss/return/other (sent) of flow 1, off
+		"lan/heal off T1 off",        // run names
+		"1.5s",                       // last return-path loss
 		"ITR2: 2 sync",               // mechanism
 		"VRRP timers x0.25",          // scaling
 		"Checks: all 2 hold.",        // checks
@@ -108,13 +113,20 @@ func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full")
 
 func TestSVG(t *testing.T) {
 	var b bytes.Buffer
-	if err := SVG(&b, result()); err != nil {
+	r := result()
+	// Flow 2 of the smart run lost a reply on the return path.
+	r.Runs[1].Traffic.Timeline[21+15].Fate = traffic.LostReturnFailed
+	if err := SVG(&b, r); err != nil {
 		t.Fatal(err)
 	}
-	// Well-formed XML with one mark per request, a failure line and a
-	// switchover line per panel.
-	dec := xml.NewDecoder(&b)
-	rects, lines, panels := 0, 0, 0
+	out := b.String()
+	// Well-formed XML: one panel per run, a marker per lost request (of
+	// its category's shape) and one per legend entry, a grey path of
+	// ticks per flow for the delivered ones, every flow labelled, axis
+	// titles, time relative to the failure.
+	dec := xml.NewDecoder(strings.NewReader(out))
+	uses, panels := 0, 0
+	markers := map[string]int{}
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -125,11 +137,19 @@ func TestSVG(t *testing.T) {
 		}
 		if se, ok := tok.(xml.StartElement); ok {
 			switch se.Name.Local {
-			case "rect":
-				rects++
-			case "line":
-				lines++
+			case "use":
+				uses++
+				for _, a := range se.Attr {
+					if a.Name.Local == "href" {
+						markers[a.Value]++
+					}
+				}
 			case "g":
+				for _, a := range se.Attr {
+					if a.Name.Local == "id" {
+						panels-- // a marker symbol, not a panel
+					}
+				}
 				panels++
 			}
 		}
@@ -137,13 +157,20 @@ func TestSVG(t *testing.T) {
 	if panels != 2 {
 		t.Errorf("%d panels, want 2", panels)
 	}
-	// 2 runs x 2 flows x 21 requests, plus background, legend (6) and
-	// frame (2).
-	if want := 2*2*21 + 1 + 6 + 2; rects != want {
-		t.Errorf("%d rects, want %d", rects, want)
+	// Lost: 2 runs x 2 flows x 1 gap, 1 return; legend: 5 markers.
+	if markers["#m-gap"] != 4+1 || markers["#m-return"] != 1+1 || uses != 5+5 {
+		t.Errorf("markers %v (%d uses)", markers, uses)
 	}
-	if lines < 2*2 {
-		t.Errorf("%d lines, want the failure and the switchover in each panel", lines)
+	for _, want := range []string{
+		"time since the failure of ITR1 (s)", "flow (host-&gt;destination)",
+		"USR1-&gt;198.18.1.1", "USR2-&gt;198.18.2.1",
+		"lan failure, healing off, Test 1, sync off", "lan failure, healing on, Test 1, sync smart",
+		"#0072B2", "#E69F00", // Okabe-Ito blue and orange
+		">-2<", ">0<", ">2<", // ticks relative to the failure
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("SVG lacks %q", want)
+		}
 	}
 	if err := SVG(&b, &paper.Result{}); err == nil {
 		t.Error("empty result plotted")

@@ -17,7 +17,8 @@ const (
 	// to the failed router's dead link (its gateway address still pointed
 	// there), or, where the LAN is not observed, it was sent after the
 	// failure and before the host's gateway moved, and never reached the
-	// destination.
+	// destination; or, after a crash (ClassifyOptions.Crashed), it was
+	// handed to the crashed router after the failure and went no further.
 	LostSwitchover
 	// LostAtITR: a live ITR received it from the LAN and it never reached
 	// the destination: the ITR dropped it (on a map-cache miss; the
@@ -70,6 +71,11 @@ type ClassifyOptions struct {
 	// nowhere (neither at a gateway, nor dropped by the LAN, nor at the
 	// destination).
 	SwitchAt map[string]time.Time
+	// Crashed says the failed router stopped processing at FailAt (a
+	// crash, not a link failure): a request handed to it after FailAt and
+	// never arrived was lost with the dying router, in the switchover
+	// gap, not dropped by a live ITR.
+	Crashed bool
 }
 
 // Counts are request counts by fate.
@@ -190,6 +196,8 @@ func (l *Ledger) fate(r record, f Flow, o ClassifyOptions) Fate {
 		}
 		return LostReturnOther
 	case !r.lanDrop.IsZero():
+		return LostSwitchover
+	case o.Crashed && !r.handed.IsZero() && r.gateway == o.Failed && !r.handed.Before(o.FailAt):
 		return LostSwitchover
 	case !r.handed.IsZero():
 		return LostAtITR

@@ -207,6 +207,18 @@ func TestLedgerFates(t *testing.T) {
 	if len(s.Timeline) != 8 || s.Timeline[2].At != 1100*time.Millisecond || s.Timeline[2].Fate != LostSwitchover {
 		t.Errorf("timeline = %+v", s.Timeline)
 	}
+	// A crashed router: a request handed to it after the failure is lost
+	// with it, in the gap; one handed to the live ITR is still its drop.
+	r = req(1, 5)
+	must(l.Sent(r, at(1050)))
+	must(l.Handed(r, "itr1", at(1051)))
+	crash := l.Classify(start, ClassifyOptions{FailAt: fail, Failed: "itr1", Crashed: true})
+	if a := crash.Flows[0].After; a[LostSwitchover] != 2 || a[LostAtITR] != 1 {
+		t.Errorf("flow 1 after a crash = %v, want 2 in the gap (dead link, dying router) and 1 ITR drop", a)
+	}
+	if a := l.Classify(start, ClassifyOptions{FailAt: fail, Failed: "itr1"}).Flows[0].After; a[LostAtITR] != 2 {
+		t.Errorf("flow 1 after a link failure = %v, want 2 ITR drops", a)
+	}
 	js, err := json.Marshal(s)
 	if err != nil {
 		t.Fatal(err)

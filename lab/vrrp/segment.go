@@ -16,7 +16,14 @@ type instance struct {
 	// when a Backup's Master_Down timer fires. Zero when not armed.
 	advertAt, downAt time.Time
 	linkUp           bool
+	// tracked is set while a tracked object (keepalived's track_file,
+	// track_script) holds the instance in Fault with its interface up.
+	tracked bool
 }
+
+// up reports whether the instance may run: interface up, nothing tracked
+// failing.
+func (in *instance) up() bool { return in.linkUp && !in.tracked }
 
 func (in *instance) masterDown() time.Duration {
 	return MasterDownInterval(in.cfg.AdvertInt, in.cfg.Priority)
@@ -82,8 +89,39 @@ func (s *Segment) Start(now time.Time) {
 // SetLinkUp sets the state of router's interface on the segment at now.
 // Down puts its instances in Fault: they stop advertising at once, as when
 // an interface is shut down (no priority-0 advertisement is sent). Up puts
-// them back in Backup (or Master for the address owner).
+// them back in Backup (or Master for the address owner). The lab also
+// uses it for a router that crashed: silence, as a dead interface.
 func (s *Segment) SetLinkUp(router string, up bool, now time.Time) error {
+	return s.change(router, now, func(in *instance) (string, bool) {
+		in.linkUp = up
+		if up {
+			return "interface up", false
+		}
+		return "interface down", false
+	})
+}
+
+// SetTracked sets the state of a tracked object of router's instances
+// (keepalived's track_file or track_script with weight 0) at now: failing
+// puts them in Fault while their interface stays up, and a Master leaving
+// for Fault sends a priority-0 advertisement first, as keepalived does, so
+// that a Backup takes over after its Skew_Time instead of the whole
+// Master_Down_Interval (RFC 5798 section 6.4.2). Clearing it puts them
+// back in Backup (the address owner in Master).
+func (s *Segment) SetTracked(router string, failing bool, now time.Time) error {
+	return s.change(router, now, func(in *instance) (string, bool) {
+		in.tracked = failing
+		if failing {
+			return "tracked object failing", true
+		}
+		return "tracked object back", false
+	})
+}
+
+// change applies set to router's instances and moves those whose up()
+// changed into Fault or out of it; set returns the reason and whether a
+// Master leaving for Fault sends a priority-0 advertisement.
+func (s *Segment) change(router string, now time.Time, set func(*instance) (string, bool)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	found := false
@@ -92,19 +130,23 @@ func (s *Segment) SetLinkUp(router string, up bool, now time.Time) error {
 			continue
 		}
 		found = true
-		if in.linkUp == up {
+		was := in.up()
+		reason, stop := set(in)
+		if in.up() == was {
 			continue
 		}
-		in.linkUp = up
+		if !in.up() && stop && in.state == Master {
+			s.advertisePriority(in, 0, now)
+		}
 		in.advertAt, in.downAt = time.Time{}, time.Time{}
 		switch {
-		case !up:
-			s.setState(in, Fault, now, "interface down")
+		case !in.up():
+			s.setState(in, Fault, now, reason)
 		case !s.started:
 		case in.cfg.Priority == OwnerPriority:
-			s.becomeMaster(in, now, "interface up")
+			s.becomeMaster(in, now, reason)
 		default:
-			s.setState(in, Backup, now, "interface up")
+			s.setState(in, Backup, now, reason)
 			in.downAt = now.Add(in.masterDown())
 		}
 	}
@@ -240,18 +282,29 @@ func (s *Segment) becomeMaster(in *instance, now time.Time, reason string) {
 // VRID whose link is up, applying RFC 5798 section 6.4.2 (Backup) and
 // 6.4.3 (Master).
 func (s *Segment) advertise(from *instance, now time.Time) {
+	s.advertisePriority(from, from.cfg.Priority, now)
+}
+
+// advertisePriority delivers an advertisement of from with priority p; 0
+// is the "Master stopping" advertisement, on which a Backup takes over
+// after its Skew_Time.
+func (s *Segment) advertisePriority(from *instance, p uint8, now time.Time) {
 	s.adverts[from.cfg.Router]++
 	for _, in := range s.instances {
 		if in == from || in.cfg.VRID != from.cfg.VRID || !in.linkUp {
 			continue
 		}
-		p := from.cfg.Priority
 		switch in.state {
 		case Backup:
-			if in.cfg.NoPreempt || p >= in.cfg.Priority {
+			if p == 0 {
+				in.downAt = now.Add(SkewTime(in.cfg.AdvertInt, in.cfg.Priority))
+			} else if in.cfg.NoPreempt || p >= in.cfg.Priority {
 				in.downAt = now.Add(in.masterDown())
 			}
 		case Master:
+			if p == 0 {
+				continue
+			}
 			if p > in.cfg.Priority || (p == in.cfg.Priority && from.cfg.Order > in.cfg.Order) {
 				s.setState(in, Backup, now, "higher priority advertisement from "+from.cfg.Router)
 				in.advertAt = time.Time{}

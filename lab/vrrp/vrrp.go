@@ -3,13 +3,16 @@
 // keepalived itself, see lab/netns).
 //
 // The model keeps RFC 5798's state machine (Backup, Master, and Fault for a
-// router whose interface is down) with keepalived's defaults: an
+// router whose interface is down or whose tracked object fails: see
+// [Segment.SetTracked] and [Segment.TrackFile], keepalived's track_file)
+// with keepalived's defaults: an
 // advertisement every second, priority 100, preemption on, and a Backup
 // taking over when it has heard no advertisement for the Master_Down_Interval
 // of 3 x Advertisement_Interval + Skew_Time, where Skew_Time is
-// (256 - Priority) / 256 of an advertisement interval. The timers may be
-// scaled by a factor (the embedded lab does, to keep runs short); the ratio
-// of every timer to the advertisement interval stays keepalived's.
+// (256 - Priority) / 256 of an advertisement interval, or after Skew_Time
+// alone when the Master leaves with a priority-0 advertisement. The
+// advertisement interval is per instance (the lab uses its documented
+// VRRPv3 configuration's 100 ms); every other timer follows from it.
 //
 // A [Segment] is one LAN: it carries every instance's advertisements to the
 // other instances of the same virtual router (VRID) whose interfaces are up.

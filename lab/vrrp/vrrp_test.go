@@ -3,6 +3,7 @@ package vrrp
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -230,5 +231,106 @@ func TestRunRealTime(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("itr2 never became master")
+	}
+}
+
+// TestTracked: a tracked object failing on the Master (keepalived's
+// track_file) sends a priority-0 advertisement, so the Backup takes over
+// after its Skew_Time, not the Master_Down_Interval; the old Master
+// preempts again once the object is back.
+func TestTracked(t *testing.T) {
+	s, err := NewSegment([]InstanceConfig{
+		{Router: "itr1", VRID: 1, Priority: 150, AdvertInt: 100 * time.Millisecond, StartMaster: true},
+		{Router: "itr2", VRID: 1, Priority: 100, AdvertInt: 100 * time.Millisecond},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start(t0)
+	s.Advance(t0.Add(time.Second))
+	at := t0.Add(1050 * time.Millisecond)
+	if err := s.SetTracked("itr1", true, at); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.State("itr1", 1); st != Fault {
+		t.Fatalf("itr1 %v after its track file failed, want FAULT", st)
+	}
+	skew := SkewTime(100*time.Millisecond, 100)
+	s.Advance(at.Add(skew - time.Millisecond))
+	if m := s.Master(1); m != "" {
+		t.Fatalf("master %q before the skew time", m)
+	}
+	s.Advance(at.Add(skew))
+	if m := s.Master(1); m != "itr2" {
+		t.Fatalf("master %q at the skew time (%v) after the priority-0 advert, want itr2", m, skew)
+	}
+	back := at.Add(time.Second)
+	if err := s.SetTracked("itr1", false, back); err != nil {
+		t.Fatal(err)
+	}
+	s.Advance(back.Add(MasterDownInterval(100*time.Millisecond, 150)))
+	if m := s.Master(1); m != "itr1" {
+		t.Fatalf("master %q after itr1's track file cleared, want itr1 (preemption)", m)
+	}
+	if err := s.SetTracked("nobody", true, back); !errors.Is(err, ErrUnknownRouter) {
+		t.Errorf("SetTracked(nobody) = %v", err)
+	}
+}
+
+// TestTrackFile drives the segment from a track file, as keepalived's
+// track_file does.
+func TestTrackFile(t *testing.T) {
+	path := t.TempDir() + "/itr1.track"
+	s, err := NewSegment([]InstanceConfig{
+		{Router: "itr1", VRID: 1, Priority: 150, AdvertInt: 50 * time.Millisecond, StartMaster: true},
+		{Router: "itr2", VRID: 1, Priority: 100, AdvertInt: 50 * time.Millisecond},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- s.Run(ctx) }()
+	go func() { done <- s.TrackFile(ctx, "itr1", path, 5*time.Millisecond) }()
+	defer func() {
+		cancel()
+		<-done
+		<-done
+	}()
+	wait := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for s.Master(1) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("master %q, want %q", s.Master(1), want)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	wait("itr1")
+	if err := os.WriteFile(path, []byte("0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	wait("itr1")
+	if err := os.WriteFile(path, []byte("1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wait("itr2")
+	if err := os.WriteFile(path, []byte("0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wait("itr1")
+	for _, c := range []struct {
+		text string
+		want int
+	}{{"", 0}, {"  7 \n", 7}, {"junk", 0}} {
+		_ = os.WriteFile(path, []byte(c.text), 0o600)
+		if v, err := ReadTrackFile(path); err != nil || v != c.want {
+			t.Errorf("ReadTrackFile(%q) = %d, %v, want %d", c.text, v, err, c.want)
+		}
+	}
+	if v, err := ReadTrackFile(path + ".missing"); err != nil || v != 0 {
+		t.Errorf("ReadTrackFile(missing) = %d, %v", v, err)
 	}
 }
