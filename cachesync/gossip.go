@@ -482,6 +482,7 @@ func (g *gossip) handle(b []byte) {
 	}
 	p := g.peer(name)
 	m.countReceived(p, len(fb), len(f.records))
+	m.heardFrom(p)
 	switch f.typ {
 	case frameRecords:
 		applied := m.apply(f.records, p, false)

@@ -3,6 +3,7 @@ package cachesync
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -286,18 +287,21 @@ func (m *Member) PeerStatus(name string) (st MemberStatus, known, alive bool) {
 
 // CheckPeers is the explicit trigger (keepalived's notify script calls it
 // through lispctl failover check when this router becomes VRRP master):
-// every connected peer from which nothing was received for longer than
-// silence (at least one heartbeat interval; 0 means two) is declared dead
-// now instead of after DeadAfter, and the names of those peers are
-// returned. In gossip mode memberlist's detector decides; nothing is
-// declared there.
+// in naive and smart mode every connected peer from which nothing was
+// received for longer than silence (at least one heartbeat interval; 0
+// means two) is declared dead now instead of after DeadAfter. In gossip
+// mode, whose failure detector takes several probe intervals, each live
+// member's memberlist port is probed with a TCP connection at once: one
+// refused or not answered within silence (a killed process, a dead host)
+// is declared dead (and alive again if it is heard from later). It
+// returns the names of the peers declared dead.
 func (m *Member) CheckPeers(silence time.Duration) []string {
 	if silence <= 0 {
 		silence = 2 * m.cfg.HeartbeatInterval
 	}
 	silence = max(silence, m.cfg.HeartbeatInterval)
 	if m.cfg.Mode == ModeGossip {
-		return nil
+		return m.checkGossipPeers(silence)
 	}
 	now := time.Now().UnixNano()
 	var dead []string
@@ -312,4 +316,77 @@ func (m *Member) CheckPeers(silence time.Duration) []string {
 		}
 	}
 	return dead
+}
+
+// checkGossipPeers probes every live gossip member's memberlist port with
+// a TCP connection, in parallel, and declares dead those that refuse it or
+// do not answer within timeout.
+func (m *Member) checkGossipPeers(timeout time.Duration) []string {
+	type result struct {
+		p   *peer
+		err error
+	}
+	peers := m.connectedPeers()
+	res := make(chan result, len(peers))
+	for _, p := range peers {
+		p.mu.Lock()
+		addr := p.addr
+		p.mu.Unlock()
+		go func() {
+			d := net.Dialer{Timeout: timeout}
+			c, err := d.Dial("tcp", addr.String())
+			if err == nil {
+				c.Close()
+			}
+			res <- result{p, err}
+		}()
+	}
+	var dead []string
+	for range peers {
+		r := <-res
+		if r.err == nil {
+			continue
+		}
+		r.p.mu.Lock()
+		was := r.p.alive
+		r.p.alive = false
+		r.p.state, r.p.since, r.p.lastErr = PeerDead, time.Now(), r.err.Error()
+		r.p.mu.Unlock()
+		if was {
+			dead = append(dead, r.p.name)
+			m.peerDead(r.p, fmt.Errorf("cachesync: declared dead by an explicit check: %w", r.err))
+		}
+	}
+	slices.Sort(dead)
+	return dead
+}
+
+// heardFrom marks a gossip member alive again when a message arrives from
+// it after CheckPeers declared it dead (memberlist never said it left),
+// and tells OnPeer with the status it last sent.
+func (m *Member) heardFrom(p *peer) {
+	p.mu.Lock()
+	suspect := !p.alive && p.state == PeerDead
+	p.mu.Unlock()
+	if !suspect {
+		return
+	}
+	// memberlist's lock is taken outside p.mu: its callbacks (NotifyJoin)
+	// take p.mu while holding it.
+	g := m.g.Load()
+	if g == nil || g.node(p.name) == nil {
+		return
+	}
+	p.mu.Lock()
+	revived := !p.alive && p.state == PeerDead
+	if revived {
+		p.alive = true
+		p.state, p.since, p.lastErr = PeerConnected, time.Now(), ""
+	}
+	st, known := p.st.clone(), p.stKnown
+	p.mu.Unlock()
+	if revived && known && m.cfg.OnPeer != nil {
+		m.log.Info("sync: member heard from again after an explicit check", "member", p.name)
+		m.cfg.OnPeer(PeerEvent{Peer: p.name, Alive: true, Known: true, Status: st})
+	}
 }

@@ -243,3 +243,48 @@ func TestSilentPeerDeclaredDead(t *testing.T) {
 		})
 	}
 }
+
+// TestGossipCheckPeers: in gossip mode the explicit check probes each live
+// member's port: a member whose process is gone (the port refuses) is
+// declared dead at once, a live one is not; a message from a member
+// declared dead brings it back.
+func TestGossipCheckPeers(t *testing.T) {
+	s := newSet(t, ModeGossip, 2, defaultOpts())
+	a, b := s.nodes[0], s.nodes[1]
+	m := a.mem.Load()
+	// A member whose process died without leaving: its port refuses.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().(*net.TCPAddr).AddrPort()
+	ln.Close()
+	ghost := &peer{name: "ghost", rank: "ghost", addr: dead, alive: true, state: PeerConnected, since: time.Now(),
+		st: MemberStatus{RLOCs: []netip.Addr{netip.MustParseAddr("192.0.2.9")}}, stKnown: true}
+	m.gmu.Lock()
+	m.gpeers["ghost"] = ghost
+	m.gmu.Unlock()
+	start := time.Now()
+	got := m.CheckPeers(0)
+	if len(got) != 1 || got[0] != "ghost" {
+		t.Fatalf("CheckPeers = %v, want [ghost] (and not %s, which is alive)", got, b.name)
+	}
+	ev := waitEvent(t, a, time.Second, "ghost's death", func(ev PeerEvent) bool { return ev.Peer == "ghost" && !ev.Alive })
+	if !ev.Known || ev.Status.RLOCs[0] != netip.MustParseAddr("192.0.2.9") {
+		t.Errorf("event %+v", ev)
+	}
+	t.Logf("declared dead after %v", time.Since(start))
+	if again := m.CheckPeers(0); len(again) != 0 {
+		t.Errorf("second check declared %v dead again", again)
+	}
+	// b, declared dead by mistake, is heard from again.
+	pb := m.g.Load().peer(b.name)
+	pb.mu.Lock()
+	pb.alive, pb.state, pb.st, pb.stKnown = false, PeerDead, MemberStatus{RLOCs: []netip.Addr{netip.MustParseAddr("192.0.2.2")}}, true
+	pb.mu.Unlock()
+	b.mem.Load().SetStatus(MemberStatus{RLOCs: []netip.Addr{netip.MustParseAddr("192.0.2.2")}})
+	waitEvent(t, a, 5*time.Second, "b alive again", func(ev PeerEvent) bool { return ev.Peer == b.name && ev.Alive })
+	if !pb.connected() {
+		t.Error("b not connected again")
+	}
+}

@@ -138,3 +138,48 @@ func TestNetnsHealing(t *testing.T) {
 	}
 	checkHealing(t, res, 500*time.Millisecond)
 }
+
+// everyModePlans are the healing runs of the other sync modes: lan in
+// every mode (the failed xTR withdraws its own RLOC, with or without a
+// set), crash in naive and gossip (only a synchronization set notices a
+// dead member; smart is in healingOptions).
+func everyModePlans() []Options {
+	lan, crash := healingOptions(), healingOptions()
+	lan.Failures, lan.Healing, lan.Variants = []Failure{FailLAN}, HealingOn, []Variant{Off, Naive, Gossip}
+	crash.Failures, crash.Healing, crash.Variants = []Failure{FailCrash}, HealingOn, []Variant{Naive, Gossip}
+	return []Options{lan, crash}
+}
+
+// runEveryMode runs everyModePlans (embedded or netns) and checks the
+// healing's targets.
+func runEveryMode(t *testing.T, netnsMode bool) {
+	for _, o := range everyModePlans() {
+		o.Netns = netnsMode
+		var progress bytes.Buffer
+		o.Progress = &progress
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		res, err := Run(ctx, o)
+		cancel()
+		if err != nil && !errors.Is(err, ErrChecks) {
+			t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+		}
+		checkHealing(t, res, 500*time.Millisecond)
+	}
+}
+
+// TestEmbeddedHealingEveryMode: the healing's targets hold in every sync
+// mode, embedded.
+func TestEmbeddedHealingEveryMode(t *testing.T) { runEveryMode(t, false) }
+
+// TestNetnsHealingEveryMode: the same with real lispd, keepalived and ICMP
+// in namespaces (root only). A killed member is noticed at once in naive
+// mode (its TCP sessions close) and, in gossip mode, by keepalived's notify
+// hook (lispctl failover check probes the member's port when this router
+// becomes master).
+func TestNetnsHealingEveryMode(t *testing.T) {
+	netns.Require(t)
+	if testing.Short() {
+		t.Skip("netns experiment skipped in -short mode")
+	}
+	runEveryMode(t, true)
+}

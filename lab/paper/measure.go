@@ -274,7 +274,13 @@ func analyze(o *observation) RunResult {
 	if o.variant != Off {
 		sr := &SyncResult{BytesSent: map[string]uint64{}, WireBytesSent: map[string]uint64{}, RecordsSent: map[string]uint64{}}
 		for _, x := range t.XTRs {
-			d := delta(o.first, o.last, x.Name)
+			end := o.last
+			if _, ok := end.counters[x.Name]; !ok {
+				// A crashed router's counters end where they were last
+				// read: just before the failure.
+				end = o.before
+			}
+			d := delta(o.first, end, x.Name)
 			sr.BytesSent[x.Name], sr.WireBytesSent[x.Name], sr.RecordsSent[x.Name] = d[ctrSyncBytes], d[ctrSyncWireBytes], d[ctrSyncRecords]
 			sr.TotalBytes += d[ctrSyncBytes]
 			sr.TotalWireBytes += d[ctrSyncWireBytes]
