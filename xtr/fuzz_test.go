@@ -1,7 +1,9 @@
 package xtr
 
 import (
+	"encoding/hex"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/lispd/lispd/mapcache"
@@ -49,8 +51,19 @@ func FuzzITRHandlePacket(f *testing.F) {
 	for _, s := range seeds(f) {
 		f.Add(s)
 	}
+	// SMRs as OOR and lispd send them (smr_test.go).
+	for _, h := range []string{oorSMR, oldLispdSMR} {
+		b, err := hex.DecodeString(strings.ReplaceAll(h, " ", ""))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		i, _, clk := newTestITR(t, nil)
+		i.SetLocalEIDs(func(iid uint32, a netip.Addr) bool {
+			return iid == 0 && netip.MustParsePrefix("10.1.1.0/24").Contains(a)
+		})
 		insert(t, i.Cache(), &mapcache.Entry{Prefix: netip.MustParsePrefix("10.1.0.0/24"), RLOCs: rlocs("192.0.2.9")})
 		i.miss(i.settings.Load(), netip.MustParseAddr("10.2.0.1"), netip.Addr{}, nil, clk.Now())
 		i.sendFresh()
@@ -70,7 +83,7 @@ func FuzzETRHandlePacket(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		e, out, _ := newTestETR(t, nil)
+		e, out, _ := newTestETR(t, func(c *ETRConfig) { c.FollowMapServer = true })
 		e.HandlePacket(pkt, msAddr, netip.MustParseAddr("192.0.2.1"))
 		for _, s := range out.take() {
 			switch s.msg.(type) {
