@@ -55,8 +55,9 @@ type peerView struct {
 	since        time.Time
 }
 
-// failoverRole is the daemon's failover state. Lock order: Daemon.mu
-// before failoverRole.mu; nothing is sent while mu is held.
+// failoverRole is the daemon's failover state. Lock order: Daemon.mu,
+// then failoverRole.drainMu, reconcileMu, mu; nothing is sent while mu is
+// held.
 type failoverRole struct {
 	on     bool
 	cfg    config.Failover
@@ -75,6 +76,7 @@ type failoverRole struct {
 
 	withdrawals, restorations, smrTargets atomic.Uint64
 	drainMu                               sync.Mutex // one drain at a time
+	reconcileMu                           sync.Mutex // one reconcile at a time (before mu)
 }
 
 // newFailover sets up the failover logic for cfg (the itr or etr roles).
@@ -129,9 +131,13 @@ func (d *Daemon) onPeer(ev cachesync.PeerEvent) {
 			e.MergeRemoteITRs(rs)
 		}
 	}
-	if !ev.Alive {
+	switch {
+	case !ev.Alive && ev.Known:
 		d.log.Warn("failover: sync member is dead; withdrawing its RLOCs", "member", ev.Peer,
 			"rlocs", ev.Status.RLOCs, "cause", ev.Cause)
+	case !ev.Alive:
+		d.log.Warn("failover: sync member is dead before it said which RLOCs it has; nothing to withdraw",
+			"member", ev.Peer, "cause", ev.Cause)
 	}
 	f.wake()
 }
@@ -330,6 +336,10 @@ func (d *Daemon) reconcile() {
 	if e == nil {
 		return
 	}
+	// RoutineFailover and the API's handlers reconcile; one at a time, so
+	// that the ETR's locators follow f.applied in order.
+	f.reconcileMu.Lock()
+	defer f.reconcileMu.Unlock()
 	f.mu.Lock()
 	want := f.desiredLocked(e.DatabaseLocators())
 	type change struct {
