@@ -13,10 +13,11 @@ import (
 // A withdrawn locator stays in the site's mapping, registered and
 // answered with priority 255 and the R bit clear, and its
 // Locator-Status-Bit is 0 in every packet this xTR encapsulates. Priority
-// 255 is what every deployed ITR honours ("MUST NOT be used for unicast
-// forwarding", RFC 9301 section 5.4: OOR, lispers.net and Cisco all skip
-// such locators), while the R bit alone is only a hint (lispd, like OOR,
-// trusts probing over it); leaving the locator out would make a site whose
+// 255 is the signal an ITR must honour ("MUST NOT be used for unicast
+// forwarding", RFC 9301 section 5.4), and what OOR's own ETR registers for
+// a locator that is down (with the R bit from its state); the R bit alone
+// is only a hint (lispd, like OOR, trusts probing over it); leaving the
+// locator out would make a site whose
 // every locator is withdrawn a negative mapping, and would shift the
 // ordinals of the Locator-Status-Bits. The locator keeps its place, so the
 // bits of the others keep their meaning.
