@@ -247,12 +247,19 @@ func (p *requestParser) parseRequest(b []byte) bool {
 		m.Records = p.recs[:count:count]
 	}
 	if m.XTRIDPresent {
-		if len(b)-off < xtrIDTrailerLn {
+		switch n := len(b) - off; {
+		case n == 16:
+			// lispers.net: the xTR-ID and no site-ID (wire.MapRequest.NoSiteID).
+			m.XTRID = wire.XTRID(b[off : off+16])
+			m.NoSiteID = true
+			off += 16
+		case n < xtrIDTrailerLn:
 			return false
+		default:
+			m.XTRID = wire.XTRID(b[off : off+16])
+			m.SiteID = binary.BigEndian.Uint64(b[off+16:])
+			off += xtrIDTrailerLn
 		}
-		m.XTRID = wire.XTRID(b[off : off+16])
-		m.SiteID = binary.BigEndian.Uint64(b[off+16:])
-		off += xtrIDTrailerLn
 	}
 	m.Trailing = len(b) - off
 	return true

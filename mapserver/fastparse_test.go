@@ -3,6 +3,7 @@ package mapserver
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -208,6 +209,9 @@ func TestFastParseMatchesWire(t *testing.T) {
 	zero[4+20+6], zero[4+20+7] = 0, 0 // UDP checksum 0: not checked
 	zero[4+10], zero[4+11] = 0, 0     // IPv4 header checksum 0: not checked
 	cases["zero-checksums"] = zero
+	// lispers.net's subscribing Map-Request, as captured: I bit, a 16-byte
+	// xTR-ID and no site-ID (wire.MapRequest.NoSiteID).
+	cases["lispers.net-subscribe"] = lispersNetSubscribe(t)
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
 			if !checkFastParse(t, &p, b) {
@@ -391,4 +395,20 @@ func ExampleWorker() {
 	w.HandlePacket(pkt, netip.MustParseAddrPort("192.0.2.9:4342"), netip.Addr{})
 	fmt.Println(s.Stats().MRNegative)
 	// Output: 1
+}
+
+// lispersNetSubscribe is the ECM payload of a subscribing Map-Request
+// lispers.net sends: the I bit with a 16-byte xTR-ID (the last 16 bytes)
+// and no site-ID after it.
+func lispersNetSubscribe(t *testing.T) []byte {
+	t.Helper()
+	b, err := hex.DecodeString("8000000045000076000000008011e57bc633648ac633640a88f810f600620000" +
+		"10100101009c0fb472f5dcbd" +
+		"400300000200000a000003e80001c633648a0001c000020c000220010db8ffff000000000000000000128020" +
+		"400300000200000a000003e80001c633640a" +
+		"ac382fd1a8673e101f09f70793e7098a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -414,3 +414,46 @@ func TestErrorReasons(t *testing.T) {
 		t.Fatal("hierarchy")
 	}
 }
+
+// TestLispersNetSubscribeRequest: lispers.net's subscribing Map-Request
+// (in an ECM, as captured) sets the I bit and carries a 16-byte xTR-ID with
+// no site-ID after it. It parses, with NoSiteID, and encodes back to the
+// same bytes.
+func TestLispersNetSubscribeRequest(t *testing.T) {
+	b := hx(t, "8000000045000076000000008011e57bc633648ac633640a88f810f600620000",
+		"10100101009c0fb472f5dcbd",
+		"400300000200000a000003e80001c633648a0001c000020c000220010db8ffff000000000000000000128020",
+		"400300000200000a000003e80001c633640a",
+		"ac382fd1a8673e101f09f70793e7098a")
+	m, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecm, ok := m.(*ECM)
+	if !ok {
+		t.Fatalf("parsed %T", m)
+	}
+	req, ok := ecm.Inner.(*MapRequest)
+	if !ok {
+		t.Fatalf("inner %T", ecm.Inner)
+	}
+	want := XTRID{0xac, 0x38, 0x2f, 0xd1, 0xa8, 0x67, 0x3e, 0x10, 0x1f, 0x09, 0xf7, 0x07, 0x93, 0xe7, 0x09, 0x8a}
+	if !req.XTRIDPresent || !req.NoSiteID || req.XTRID != want || req.SiteID != 0 || req.Trailing != 0 || len(req.Records) != 1 {
+		t.Fatalf("Map-Request %s", dump(req))
+	}
+	out, err := ecm.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// lispers.net leaves the inner UDP checksum 0 (allowed on IPv4); lispd
+	// computes it. Everything else is the same.
+	if _, err := Parse(out); err != nil {
+		t.Fatalf("re-encoded: %v", err)
+	}
+	out[4+20+6], out[4+20+7] = 0, 0
+	requireBytes(t, out, b)
+	// One byte less is an xTR-ID cut short: refused.
+	if _, err := Parse(b[:len(b)-1]); err == nil {
+		t.Error("a 15-byte xTR-ID was accepted")
+	}
+}

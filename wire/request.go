@@ -68,6 +68,10 @@ type MapRequest struct {
 	XTRID XTRID
 	// SiteID is the site-ID, present when XTRIDPresent is set.
 	SiteID uint64
+	// NoSiteID is set when the I bit's xTR-ID ends the message without a
+	// site-ID after it, as lispers.net's subscribing Map-Requests do (16
+	// bytes of xTR-ID only); SiteID is then 0 and AppendBinary omits it.
+	NoSiteID bool
 	// Trailing is the number of bytes after the message's declared
 	// contents that Parse accepted and ignored.
 	Trailing int
@@ -149,7 +153,12 @@ func parseMapRequest(b []byte) (*MapRequest, error) {
 		m.MapReplyRecord = &rec
 	}
 	if m.XTRIDPresent {
-		if m.XTRID, m.SiteID, err = parseXTRID(&r); err != nil {
+		if r.remaining() == len(m.XTRID) {
+			// lispers.net: the xTR-ID and no site-ID.
+			p, _ := r.bytes(len(m.XTRID), "xTR-ID")
+			copy(m.XTRID[:], p)
+			m.NoSiteID = true
+		} else if m.XTRID, m.SiteID, err = parseXTRID(&r); err != nil {
 			return nil, err
 		}
 	}
@@ -218,7 +227,11 @@ func (m *MapRequest) AppendBinary(b []byte) ([]byte, error) {
 		}
 	}
 	if m.XTRIDPresent {
-		b = appendXTRID(b, &m.XTRID, m.SiteID)
+		if m.NoSiteID {
+			b = append(b, m.XTRID[:]...)
+		} else {
+			b = appendXTRID(b, &m.XTRID, m.SiteID)
+		}
 	}
 	return b, nil
 }

@@ -839,3 +839,21 @@ func TestParseHexBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeLispersNetSubscribe: lispers.net's subscribing Map-Request (I
+// bit, 16-byte xTR-ID, no site-ID) decodes; before, decode failed with
+// "truncated input" at the site-ID.
+func TestDecodeLispersNetSubscribe(t *testing.T) {
+	r := runCLI(t, nil, "decode", "--hex", "8000000045000076000000008011e57bc633648ac633640a88f810f600620000"+
+		"10100101009c0fb472f5dcbd400300000200000a000003e80001c633648a0001c000020c000220010db8ffff000000000000000000128020"+
+		"400300000200000a000003e80001c633640aac382fd1a8673e101f09f70793e7098a")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"Encapsulated-Control-Message", "flags: I(xtr-id-present)", "N(notify-requested)",
+		"xtr-id: ac382fd1a8673e101f09f70793e7098a  site-id: none"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}

@@ -512,6 +512,9 @@ func viewMapRequest(m *wire.MapRequest, raw []byte) *mapRequestView {
 	}
 	if m.XTRIDPresent {
 		v.XTRID, v.SiteID = m.XTRID.String(), hexNonce64(m.SiteID)
+		if m.NoSiteID {
+			v.SiteID = "none" // lispers.net sends the xTR-ID alone
+		}
 	}
 	return v
 }
