@@ -353,6 +353,43 @@ func TestGettingStarted(t *testing.T) {
 	}
 	ping("host-a1 pings 10.2.0.1 through xtr-a1 again")
 
+	// The guide's failure: xtr-a1's LAN interface goes down. lispd watches
+	// it without being told (the interface the kernel routes 10.1.0.0/24
+	// through): it withdraws 192.0.2.11, ms1's ITR is told and stops using
+	// it, and keepalived moves the gateway. When eth1 is back, everything
+	// is restored.
+	ms1 := machines[0]
+	siteA := func() string {
+		out, _ := ctl(ms1, "map-cache", "show", "10.1.0.100")
+		return out
+	}
+	if err := xa1.node.Iface("eth1").SetDown(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("ms1's ITR sees 192.0.2.11 withdrawn (priority 255)", func() (bool, error) {
+		out := siteA()
+		return strings.Contains(out, "192.0.2.11  255/"), nil
+	})
+	t.Logf("ms1: lispctl map-cache show 10.1.0.100 after xtr-a1's eth1 went down:\n%s", siteA())
+	if out, err := ctl(xa1, "failover", "show"); err != nil || !strings.Contains(out, "eth1 (down)") {
+		t.Errorf("xtr-a1's failover view: %v\n%s", err, out)
+	}
+	if err := netns.WaitVIPOwner(ctx, "10.1.0.1", xa2.node, xa1.node, xa2.node); err != nil {
+		t.Fatalf("xtr-a2 does not take the gateway address when xtr-a1's eth1 is down: %v", err)
+	}
+	ping("host-a1 pings 10.2.0.1 through xtr-a2 while xtr-a1's eth1 is down")
+	if err := xa1.node.Iface("eth1").SetUp(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("ms1's ITR may use 192.0.2.11 again", func() (bool, error) {
+		out := siteA()
+		return strings.Contains(out, "192.0.2.11  1/50"), nil
+	})
+	if err := netns.WaitVIPOwner(ctx, "10.1.0.1", xa1.node, xa1.node, xa2.node); err != nil {
+		t.Fatalf("xtr-a1 does not take the gateway address back: %v", err)
+	}
+	ping("host-a1 pings 10.2.0.1 after xtr-a1's eth1 is back")
+
 	// Fail-over: keepalived on xtr-a1 stops; xtr-a2 takes the gateway.
 	if err := kas[0].Stop(); err != nil {
 		t.Logf("keepalived on xtr-a1: %v", err)
