@@ -2,6 +2,7 @@ package xtr
 
 import (
 	"cmp"
+	"container/heap"
 	"net/netip"
 	"slices"
 	"sync"
@@ -42,14 +43,39 @@ type remoteNode struct {
 }
 
 // remoteITRTable is the bounded table of remote ITRs: a min-heap by
-// LastSeen (the root is the one to evict) with an index by key. Updating,
-// inserting and evicting are O(log n) and allocate nothing once the table
-// has grown. The zero value is usable.
+// LastSeen (the root is the one to evict, container/heap) with an index by
+// key. Updating and evicting are O(log n) and allocate nothing; inserting
+// allocates only while the table grows. The zero value is usable.
 type remoteITRTable struct {
-	mu   sync.Mutex
-	max  int // 0 means DefaultMaxRemoteITRs
-	heap []remoteNode
-	idx  map[remoteKey]int
+	mu  sync.Mutex
+	max int // 0 means DefaultMaxRemoteITRs
+	h   remoteHeap
+}
+
+// remoteHeap is the heap.Interface of the table: nodes ordered by seen,
+// idx kept in step by Swap.
+type remoteHeap struct {
+	nodes []remoteNode
+	idx   map[remoteKey]int
+}
+
+func (h *remoteHeap) Len() int           { return len(h.nodes) }
+func (h *remoteHeap) Less(a, b int) bool { return h.nodes[a].seen < h.nodes[b].seen }
+func (h *remoteHeap) Swap(a, b int) {
+	h.nodes[a], h.nodes[b] = h.nodes[b], h.nodes[a]
+	h.idx[h.nodes[a].key] = a
+	h.idx[h.nodes[b].key] = b
+}
+func (h *remoteHeap) Push(x any) {
+	n := x.(remoteNode)
+	h.idx[n.key] = len(h.nodes)
+	h.nodes = append(h.nodes, n)
+}
+func (h *remoteHeap) Pop() any {
+	n := h.nodes[len(h.nodes)-1]
+	h.nodes = h.nodes[:len(h.nodes)-1]
+	delete(h.idx, n.key)
+	return n
 }
 
 // stamp records that key was seen at seen with eid, keeping the newer
@@ -58,81 +84,44 @@ type remoteITRTable struct {
 func (t *remoteITRTable) stamp(key remoteKey, eid netip.Addr, seen int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.idx == nil {
-		t.idx = map[remoteKey]int{}
+	h := &t.h
+	if h.idx == nil {
+		h.idx = map[remoteKey]int{}
 	}
-	if j, ok := t.idx[key]; ok {
-		n := &t.heap[j]
+	if j, ok := h.idx[key]; ok {
+		n := &h.nodes[j]
 		if seen < n.seen {
 			return
 		}
 		n.seen, n.eid = seen, eid
-		t.down(j)
+		heap.Fix(h, j)
 		return
 	}
 	limit := t.max
 	if limit <= 0 {
 		limit = DefaultMaxRemoteITRs
 	}
-	if len(t.heap) >= limit {
-		if seen <= t.heap[0].seen {
+	if h.Len() >= limit {
+		if seen <= h.nodes[0].seen {
 			return
 		}
-		delete(t.idx, t.heap[0].key)
-		t.heap[0] = remoteNode{key: key, eid: eid, seen: seen}
-		t.idx[key] = 0
-		t.down(0)
+		// Replace the oldest in place: no allocation at the bound.
+		delete(h.idx, h.nodes[0].key)
+		h.nodes[0] = remoteNode{key: key, eid: eid, seen: seen}
+		h.idx[key] = 0
+		heap.Fix(h, 0)
 		return
 	}
-	t.heap = append(t.heap, remoteNode{key: key, eid: eid, seen: seen})
-	j := len(t.heap) - 1
-	t.idx[key] = j
-	t.up(j)
-}
-
-func (t *remoteITRTable) swap(a, b int) {
-	t.heap[a], t.heap[b] = t.heap[b], t.heap[a]
-	t.idx[t.heap[a].key] = a
-	t.idx[t.heap[b].key] = b
-}
-
-func (t *remoteITRTable) up(j int) {
-	for j > 0 {
-		p := (j - 1) / 2
-		if t.heap[p].seen <= t.heap[j].seen {
-			return
-		}
-		t.swap(p, j)
-		j = p
-	}
-}
-
-func (t *remoteITRTable) down(j int) {
-	n := len(t.heap)
-	for {
-		l := 2*j + 1
-		if l >= n {
-			return
-		}
-		c := l
-		if r := l + 1; r < n && t.heap[r].seen < t.heap[l].seen {
-			c = r
-		}
-		if t.heap[j].seen <= t.heap[c].seen {
-			return
-		}
-		t.swap(j, c)
-		j = c
-	}
+	heap.Push(h, remoteNode{key: key, eid: eid, seen: seen})
 }
 
 // list returns the entries seen at or after since (Unix nanoseconds),
 // newest first.
 func (t *remoteITRTable) list(since int64) []RemoteITR {
 	t.mu.Lock()
-	out := make([]RemoteITR, 0, len(t.heap))
-	for k := range t.heap {
-		n := &t.heap[k]
+	out := make([]RemoteITR, 0, len(t.h.nodes))
+	for k := range t.h.nodes {
+		n := &t.h.nodes[k]
 		if n.seen >= since {
 			out = append(out, RemoteITR{RLOC: n.key.rloc, InstanceID: n.key.iid, EID: n.eid, LastSeen: time.Unix(0, n.seen)})
 		}

@@ -91,17 +91,17 @@ func TestRemoteITRTableBound(t *testing.T) {
 		tb.stamp(remoteKey{rloc: netip.AddrFrom4([4]byte{10, byte(k >> 16), byte(k >> 8), byte(k)})}, netip.Addr{}, int64(k+1))
 	}
 	got := tb.list(0)
-	if len(got) != DefaultMaxRemoteITRs || len(tb.idx) != DefaultMaxRemoteITRs {
-		t.Fatalf("%d entries (%d indexed)", len(got), len(tb.idx))
+	if len(got) != DefaultMaxRemoteITRs || len(tb.h.idx) != DefaultMaxRemoteITRs {
+		t.Fatalf("%d entries (%d indexed)", len(got), len(tb.h.idx))
 	}
 	for k, r := range got {
 		if w := int64(n - k); r.LastSeen.UnixNano() != w {
 			t.Fatalf("entry %d seen at %d, want %d", k, r.LastSeen.UnixNano(), w)
 		}
 	}
-	for k, nd := range tb.heap {
-		if tb.idx[nd.key] != k {
-			t.Fatalf("index of %v is %d, want %d", nd.key, tb.idx[nd.key], k)
+	for k, nd := range tb.h.nodes {
+		if tb.h.idx[nd.key] != k {
+			t.Fatalf("index of %v is %d, want %d", nd.key, tb.h.idx[nd.key], k)
 		}
 	}
 }
