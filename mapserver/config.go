@@ -81,6 +81,8 @@ type Config struct {
 	// configured EID-prefix that no ETR registered; 0 means the default
 	// (NotRegisteredTTL).
 	NotRegisteredTTL time.Duration
+	// PubSub configures publish/subscribe (RFC 9437; Map-Server role).
+	PubSub PubSubConfig
 	// Clock is the time source; nil means the system clock.
 	Clock Clock
 }
@@ -155,6 +157,7 @@ func (c Config) withDefaults() Config {
 	if c.NotRegisteredTTL == 0 {
 		c.NotRegisteredTTL = NotRegisteredTTL
 	}
+	c.PubSub = c.PubSub.withDefaults()
 	return c
 }
 
@@ -169,7 +172,7 @@ func (c *Config) validate() error {
 	if c.NotConfiguredTTL < 0 || c.NotRegisteredTTL < 0 {
 		return &ConfigError{Field: "negative Map-Reply TTL", Reason: "negative"}
 	}
-	return nil
+	return c.PubSub.validate()
 }
 
 // validateSites checks a site list: unique non-empty names, a key and a

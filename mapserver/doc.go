@@ -32,6 +32,17 @@
 // the largest that holds the EID and no known prefix (see negative.go); the
 // action and TTL follow RFC 9301 section 8.3.
 //
+// # Publish/subscribe
+//
+// With Config.PubSub (RFC 9437), a Map-Request whose record has the N bit
+// and that carries an xTR-ID (I bit) subscribes its xTR to the mapping: the
+// Map-Server answers with a Map-Notify (nonce of the request, signed with
+// the pre-shared pub/sub key) instead of the proxy Map-Reply, and publishes
+// every later change of a registered prefix that covers or lies in the
+// subscribed one with a Map-Notify (nonce plus one), retransmitted until
+// acknowledged; see pubsub.go for the state, its bounds and the rules that
+// keep a forged request from moving or removing a subscription.
+//
 // # Map-Resolver
 //
 // An Encapsulated Map-Request from an ITR is handed to the local Map-Server
@@ -45,7 +56,8 @@
 // reads the configuration and the registrations through one atomic pointer
 // to immutable data (bart tables replaced copy-on-write), counts with
 // atomics and encodes into pooled buffers: it takes no lock and does not log.
-// Map-Registers take Server.regMu; the unsolicited Map-Notify table has its
-// own mutex, taken after regMu when both are needed. Nothing is sent while a
+// Map-Registers take Server.regMu; the unsolicited Map-Notify table and the
+// subscriptions have their own mutexes, taken after regMu when both are
+// needed. A subscribing Map-Request takes the subscriptions' mutex. Nothing is sent while a
 // lock is held.
 package mapserver

@@ -29,11 +29,22 @@ func FuzzHandlePacket(f *testing.F) {
 	n, _ := (&wire.MapNotifyAck{Nonce: 5, AlgorithmID: wire.AlgHMACSHA196}).AppendBinary(nil)
 	f.Add(n)
 	f.Add([]byte{0x80, 0, 0, 0, 0x45})
+	// Pub/sub: a subscription, an unsubscription and an unsigned ack with
+	// no records (lispers.net's).
+	f.Add(subscribeReq(f, itr, "10.1.1.1/32", 9, subXTR1))
+	f.Add(subscribeReq(f, itr, "10.1.200.1/32", 10, subXTR2))
+	f.Add(buildRequest(f, itr, 0, "10.1.1.1/32", 11, func(m *wire.MapRequest) {
+		m.XTRIDPresent, m.XTRID = true, subXTR1
+		m.Records[0].NotifyRequested = true
+		m.ITRRLOCs = []wire.Address{{}}
+	}))
+	f.Add([]byte{0x50, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		fuzzOnce.Do(func() {
 			fuzzClock = newFakeClock()
 			fuzzOut = &capSender{}
 			s, err := New(Config{MapServer: true, MapResolver: true, Sites: testSites(), Clock: fuzzClock,
+				PubSub: PubSubConfig{Enabled: true, Unauthenticated: true, MaxSubscriptions: 1000, MaxPending: 1000},
 				Resolver: ResolverConfig{MapServers: []RemoteMapServer{{Address: ap("192.0.2.250:4342"),
 					Prefixes: []EIDPrefix{eid(0, "172.16.0.0/12")}}}}}, fuzzOut, nil)
 			if err != nil {

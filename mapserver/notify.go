@@ -215,7 +215,10 @@ func (s *Server) retransmit(now time.Time) time.Time {
 // handleNotifyAck processes a Map-Notify-Ack: when its nonce is that of an
 // outstanding unsolicited Map-Notify and it authenticates with the site's
 // key, the Map-Notify is acknowledged and no longer retransmitted.
-func (s *Server) handleNotifyAck(m *wire.MapNotifyAck, raw []byte) {
+func (s *Server) handleNotifyAck(m *wire.MapNotifyAck, raw []byte, from netip.AddrPort) {
+	if s.handlePubSubAck(m.Nonce, m.KeyID, m.AlgorithmID, raw, from) {
+		return
+	}
 	s.notify.mu.Lock()
 	p := s.notify.byNonce[m.Nonce]
 	s.notify.mu.Unlock()

@@ -130,8 +130,10 @@ func (s *Server) handleRegister(m *wire.MapRegister, raw []byte, from netip.Addr
 			continue
 		}
 		notifies := s.prepareNotifiesLocked(s.applyRegisterLocked(site, m, keys, from))
+		pubs := s.preparePublicationsLocked(s.takePubJobsLocked())
 		s.regMu.Unlock()
 		s.ctr.inc(cRegisterOK)
+		s.sendPubSub(pubs)
 		s.sendNotifies(notifies)
 		if m.WantMapNotify {
 			s.sendRegisterNotify(out, site, m, from)
@@ -212,11 +214,17 @@ func (s *Server) republishLocked(e *prefixEntry, jobs []notifyJob, changedBy *xt
 		if r := st.regs[e.prefix.InstanceID]; r != nil {
 			r.t.Store(r.t.Load().DeletePersist(e.prefix.Prefix))
 		}
+		if e.pub != nil {
+			s.pubJobs = append(s.pubJobs, pubJob{prefix: e.prefix})
+		}
 		e.pub = nil
 		return jobs
 	}
 	pub, lk := e.merge(st.sites)
 	changed := e.pub != nil && lk != e.locKey
+	if e.pub == nil || !sameRecord(&e.pub.record, &pub.record) {
+		s.pubJobs = append(s.pubJobs, pubJob{prefix: e.prefix, rec: &pub.record})
+	}
 	if e.pub == nil || !samePublished(e.pub, pub) {
 		r := st.regs[e.prefix.InstanceID]
 		if r == nil {
@@ -308,7 +316,9 @@ func (s *Server) expire(now time.Time) time.Time {
 	}
 	next, _ := s.reg.nextExpiry()
 	notifies := s.prepareNotifiesLocked(jobs)
+	pubs := s.preparePublicationsLocked(s.takePubJobsLocked())
 	s.regMu.Unlock()
+	s.sendPubSub(pubs)
 	s.sendNotifies(notifies)
 	return next
 }
@@ -332,4 +342,12 @@ func (s *Server) warn(msg string, args ...any) {
 	if s.logLimit.Allow() {
 		s.log.Warn(msg, args...)
 	}
+}
+
+// takePubJobsLocked returns the changes collected for publication and
+// clears the list. regMu must be held.
+func (s *Server) takePubJobsLocked() []pubJob {
+	j := s.pubJobs
+	s.pubJobs = nil
+	return j
 }

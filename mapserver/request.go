@@ -138,6 +138,14 @@ func (s *Server) serveEID(r *request, st *state, iid uint32, host netip.Prefix) 
 		registered = false
 	}
 	if registered {
+		if s.subscribing(r) && s.subscribe(r, iid, pub.prefix.Prefix, false, 0) {
+			// The confirmation carries the mapping: it replaces a proxy
+			// reply; an ETR that answers itself is asked as well.
+			if !pub.proxy {
+				s.forwardToETR(r, pub)
+			}
+			return
+		}
 		// An RLOC-probe (P bit) asks whether the ETR's locator is
 		// reachable (RFC 9301 section 7.1): answering it on the ETR's
 		// behalf would be a lie, so probes are always forwarded.
@@ -170,6 +178,10 @@ func (s *Server) serveEID(r *request, st *state, iid uint32, host netip.Prefix) 
 		}
 	}
 	neg := negativePrefix(eid, cover, st.sites.knownSet.family(iid, eid.Is6()), reg)
+	if s.subscribing(r) && s.subscribe(r, iid, neg, true, ttl) {
+		s.ctr.inc(c)
+		return
+	}
 	if s.negativeReply(r, iid, neg, ttl) {
 		s.ctr.inc(c)
 	}

@@ -59,6 +59,11 @@ type Server struct {
 
 	notify notifier
 
+	// subs is the pub/sub state (pubsub.go); its mutex comes after regMu.
+	subs subscriptions
+	// pubJobs collects the changes to publish while regMu is held.
+	pubJobs []pubJob
+
 	// wake is signalled (never blocking) when a timer is created that Run
 	// may need to wait for.
 	wake    chan struct{}
@@ -97,6 +102,7 @@ func New(cfg Config, out Sender, logger *slog.Logger) (*Server, error) {
 		clock:    cfg.Clock,
 		reg:      newRegistry(),
 		notify:   newNotifier(),
+		subs:     newSubscriptions(),
 		wake:     make(chan struct{}, 1),
 		logLimit: rate.NewLimiter(rate.Every(time.Second), 10),
 	}
@@ -139,6 +145,9 @@ func (s *Server) handle(p *requestParser, out Sender, pkt []byte, from netip.Add
 	}
 	msg, err := wire.Parse(pkt)
 	if err != nil {
+		if s.pubsubAckFallback(pkt, from) {
+			return
+		}
 		if errors.Is(err, wire.ErrUnknownType) {
 			s.ctr.inc(cUnsupportedType)
 			return
@@ -158,7 +167,7 @@ func (s *Server) handle(p *requestParser, out Sender, pkt []byte, from netip.Add
 			s.ctr.inc(cWrongRole)
 			return
 		}
-		s.handleNotifyAck(m, pkt)
+		s.handleNotifyAck(m, pkt, from)
 	case *wire.ECM:
 		s.handleECM(m, pkt, from, local, out)
 	case *wire.MapRequest:
@@ -246,8 +255,10 @@ func (s *Server) Run(ctx context.Context) error {
 // at now, and returns the next time something is due (zero if nothing is).
 func (s *Server) runTimers(now time.Time) time.Time {
 	next := s.expire(now)
-	if n := s.retransmit(now); !n.IsZero() && (next.IsZero() || n.Before(next)) {
-		next = n
+	for _, n := range [...]time.Time{s.retransmit(now), s.retransmitPubSub(now)} {
+		if !n.IsZero() && (next.IsZero() || n.Before(next)) {
+			next = n
+		}
 	}
 	return next
 }
@@ -270,10 +281,12 @@ func (s *Server) SetSites(sites []Site) error {
 	}
 	sites = cloneSites(sites)
 	s.regMu.Lock()
-	defer s.regMu.Unlock()
 	tbl := compileSites(sites, s.cfg.Resolver, s.cfg.MapServer)
 	dropped := s.rebuildLocked(tbl)
 	s.cfg.Sites = sites
+	pubs := s.preparePublicationsLocked(s.takePubJobsLocked())
+	s.regMu.Unlock()
+	s.sendPubSub(pubs)
 	s.log.Info("map-server sites replaced", "sites", len(sites), "dropped_registrations", dropped)
 	return nil
 }
@@ -309,6 +322,9 @@ func (s *Server) rebuildLocked(tbl *siteTable) int {
 			s.notify.cancel(pendKey{prefix: key, xtr: reg.xtr})
 			dropped++
 			s.ctr.inc(cDroppedByConfig)
+		}
+		if e.pub != nil {
+			s.pubJobs = append(s.pubJobs, pubJob{prefix: key})
 		}
 	}
 	for name := range s.reg.perSite {
@@ -347,6 +363,7 @@ func (s *Server) Stats() Stats {
 		st.SiteRegistrations[name] = s.reg.perSite[name]
 	}
 	s.regMu.Unlock()
+	st.Subscriptions, st.PubSubPending = s.subscriptionCounts()
 	return st
 }
 

@@ -38,41 +38,75 @@ const (
 	cUnsupportedType
 	cWrongRole
 	cSendErrors
+	cSubCreated
+	cSubConfirmed
+	cSubRefreshed
+	cSubIgnored
+	cSubRefusedLimit
+	cSubReplays
+	cSubUnknownUnsubscribe
+	cSubUnsubscribed
+	cSubExpired
+	cSubRemovedUnacked
+	cPublications
+	cPubSubNotifySent
+	cPubSubNotifyRetransmitted
+	cPubSubAcked
+	cPubSubGivenUp
+	cPubSubAckAuthFailure
+	cPubSubPendingOverflow
 	numCounters
 )
 
 // counterNames are the stable names of the counters, as Stats.Each reports
 // them; the index is the counter.
 var counterNames = [numCounters]string{
-	cRegisterOK:               "register_ok",
-	cRegisterAuthFailure:      "register_auth_failure",
-	cRegisterUnknownSite:      "register_unknown_site",
-	cRegisterPrefixNotAllowed: "register_prefix_not_allowed",
-	cRegisterNoRecords:        "register_no_records",
-	cDeregistered:             "deregistered",
-	cExpired:                  "expired",
-	cDroppedByConfig:          "dropped_by_config",
-	cNotifySent:               "map_notify_sent",
-	cNotifyRetransmitted:      "map_notify_retransmitted",
-	cNotifyAcked:              "map_notify_acked",
-	cNotifyGivenUp:            "map_notify_given_up",
-	cNotifyAckUnknown:         "map_notify_ack_unknown",
-	cNotifyAckAuthFailure:     "map_notify_ack_auth_failure",
-	cRequestsReceived:         "requests_received",
-	cRequestsForwarded:        "requests_forwarded_to_etr",
-	cRequestsProxyReplied:     "requests_proxy_replied",
-	cRequestsDropped:          "requests_dropped",
-	cSMRIgnored:               "smr_ignored",
-	cNegativeReplies:          "negative_replies",
-	cNegativeNotRegistered:    "negative_not_registered",
-	cNegativeNotConfigured:    "negative_not_configured",
-	cMRRequestsReceived:       "mr_requests_received",
-	cMRForwardedLocal:         "mr_forwarded_local",
-	cMRForwardedRemote:        "mr_forwarded_remote",
-	cMRNegative:               "mr_negative",
-	cUnsupportedType:          "unsupported_type",
-	cWrongRole:                "wrong_role",
-	cSendErrors:               "send_errors",
+	cRegisterOK:                "register_ok",
+	cRegisterAuthFailure:       "register_auth_failure",
+	cRegisterUnknownSite:       "register_unknown_site",
+	cRegisterPrefixNotAllowed:  "register_prefix_not_allowed",
+	cRegisterNoRecords:         "register_no_records",
+	cDeregistered:              "deregistered",
+	cExpired:                   "expired",
+	cDroppedByConfig:           "dropped_by_config",
+	cNotifySent:                "map_notify_sent",
+	cNotifyRetransmitted:       "map_notify_retransmitted",
+	cNotifyAcked:               "map_notify_acked",
+	cNotifyGivenUp:             "map_notify_given_up",
+	cNotifyAckUnknown:          "map_notify_ack_unknown",
+	cNotifyAckAuthFailure:      "map_notify_ack_auth_failure",
+	cRequestsReceived:          "requests_received",
+	cRequestsForwarded:         "requests_forwarded_to_etr",
+	cRequestsProxyReplied:      "requests_proxy_replied",
+	cRequestsDropped:           "requests_dropped",
+	cSMRIgnored:                "smr_ignored",
+	cNegativeReplies:           "negative_replies",
+	cNegativeNotRegistered:     "negative_not_registered",
+	cNegativeNotConfigured:     "negative_not_configured",
+	cMRRequestsReceived:        "mr_requests_received",
+	cMRForwardedLocal:          "mr_forwarded_local",
+	cMRForwardedRemote:         "mr_forwarded_remote",
+	cMRNegative:                "mr_negative",
+	cUnsupportedType:           "unsupported_type",
+	cWrongRole:                 "wrong_role",
+	cSendErrors:                "send_errors",
+	cSubCreated:                "subscriptions_created",
+	cSubConfirmed:              "subscriptions_confirmed",
+	cSubRefreshed:              "subscriptions_refreshed",
+	cSubIgnored:                "subscriptions_ignored",
+	cSubRefusedLimit:           "subscriptions_refused_limit",
+	cSubReplays:                "subscriptions_replays",
+	cSubUnknownUnsubscribe:     "unsubscribe_unknown",
+	cSubUnsubscribed:           "subscriptions_unsubscribed",
+	cSubExpired:                "subscriptions_expired",
+	cSubRemovedUnacked:         "subscriptions_removed_unacked",
+	cPublications:              "publications",
+	cPubSubNotifySent:          "pubsub_map_notify_sent",
+	cPubSubNotifyRetransmitted: "pubsub_map_notify_retransmitted",
+	cPubSubAcked:               "pubsub_map_notify_acked",
+	cPubSubGivenUp:             "pubsub_map_notify_given_up",
+	cPubSubAckAuthFailure:      "pubsub_ack_auth_failure",
+	cPubSubPendingOverflow:     "pubsub_pending_overflow",
 }
 
 // counters are the Server's outcome counters; all atomic.
@@ -84,6 +118,8 @@ type counters struct {
 }
 
 func (c *counters) inc(k counter) { c.c[k].Add(1) }
+
+func (c *counters) add(k counter, n uint64) { c.c[k].Add(n) }
 
 func (c *counters) incMalformed(reason string) {
 	v, ok := c.malformed.Load(reason)
@@ -185,6 +221,44 @@ type Stats struct {
 	// SendErrors counts datagrams the Sender failed to send
 	// ("send_errors").
 	SendErrors uint64
+	// SubscriptionsCreated counts subscriptions created by subscribing Map-Requests ("subscriptions_created").
+	SubscriptionsCreated uint64
+	// SubscriptionsConfirmed counts subscriptions whose first confirmation was acknowledged ("subscriptions_confirmed").
+	SubscriptionsConfirmed uint64
+	// SubscriptionsRefreshed counts confirmed subscriptions renewed by an acknowledged new request ("subscriptions_refreshed").
+	SubscriptionsRefreshed uint64
+	// SubscriptionsIgnored counts subscribing Map-Requests answered without a subscription because pub/sub is off ("subscriptions_ignored").
+	SubscriptionsIgnored uint64
+	// SubscriptionsRefusedLimit counts subscriptions refused by the limits (total, per ITR address) ("subscriptions_refused_limit").
+	SubscriptionsRefusedLimit uint64
+	// SubscriptionsReplays counts subscribing Map-Requests dropped because their nonce was not newer than the last acknowledged one ("subscriptions_replays").
+	SubscriptionsReplays uint64
+	// UnsubscribeUnknown counts unsubscriptions for no subscription of the xTR-ID ("unsubscribe_unknown").
+	UnsubscribeUnknown uint64
+	// SubscriptionsUnsubscribed counts subscriptions removed by an acknowledged unsubscription ("subscriptions_unsubscribed").
+	SubscriptionsUnsubscribed uint64
+	// SubscriptionsExpired counts subscriptions that expired without a refresh ("subscriptions_expired").
+	SubscriptionsExpired uint64
+	// SubscriptionsRemovedUnacked counts subscriptions removed because their Map-Notify was never acknowledged ("subscriptions_removed_unacked").
+	SubscriptionsRemovedUnacked uint64
+	// Publications counts Map-Notifies that published a change to a subscriber (first transmissions) ("publications").
+	Publications uint64
+	// PubSubMapNotifySent counts pub/sub Map-Notifies sent (confirmations, publications, notices; first transmissions) ("pubsub_map_notify_sent").
+	PubSubMapNotifySent uint64
+	// PubSubMapNotifyRetransmitted counts retransmissions of pub/sub Map-Notifies ("pubsub_map_notify_retransmitted").
+	PubSubMapNotifyRetransmitted uint64
+	// PubSubMapNotifyAcked counts pub/sub Map-Notifies acknowledged by a valid Map-Notify-Ack ("pubsub_map_notify_acked").
+	PubSubMapNotifyAcked uint64
+	// PubSubMapNotifyGivenUp counts pub/sub Map-Notifies abandoned after the last retransmission ("pubsub_map_notify_given_up").
+	PubSubMapNotifyGivenUp uint64
+	// PubSubAckAuthFailure counts pub/sub Map-Notify-Acks that failed authentication ("pubsub_ack_auth_failure").
+	PubSubAckAuthFailure uint64
+	// PubSubPendingOverflow counts pub/sub Map-Notifies sent once, untracked, because the bound on unacknowledged ones was reached ("pubsub_pending_overflow").
+	PubSubPendingOverflow uint64
+	// Subscriptions is the number of live pub/sub subscriptions.
+	Subscriptions int
+	// PubSubPending is the number of pub/sub Map-Notifies awaiting an ack.
+	PubSubPending int
 	// Malformed counts datagrams that could not be parsed, by
 	// wire.ErrorReason label (reported by Each as "malformed_<label>").
 	Malformed map[string]uint64
@@ -196,35 +270,52 @@ type Stats struct {
 // fields returns pointers to the counter fields of s, indexed by counter.
 func (s *Stats) fields() [numCounters]*uint64 {
 	return [numCounters]*uint64{
-		cRegisterOK:               &s.RegisterOK,
-		cRegisterAuthFailure:      &s.RegisterAuthFailure,
-		cRegisterUnknownSite:      &s.RegisterUnknownSite,
-		cRegisterPrefixNotAllowed: &s.RegisterPrefixNotAllowed,
-		cRegisterNoRecords:        &s.RegisterNoRecords,
-		cDeregistered:             &s.Deregistered,
-		cExpired:                  &s.Expired,
-		cDroppedByConfig:          &s.DroppedByConfig,
-		cNotifySent:               &s.MapNotifySent,
-		cNotifyRetransmitted:      &s.MapNotifyRetransmitted,
-		cNotifyAcked:              &s.MapNotifyAcked,
-		cNotifyGivenUp:            &s.MapNotifyGivenUp,
-		cNotifyAckUnknown:         &s.MapNotifyAckUnknown,
-		cNotifyAckAuthFailure:     &s.MapNotifyAckAuthFailure,
-		cRequestsReceived:         &s.RequestsReceived,
-		cRequestsForwarded:        &s.RequestsForwardedToETR,
-		cRequestsProxyReplied:     &s.RequestsProxyReplied,
-		cRequestsDropped:          &s.RequestsDropped,
-		cSMRIgnored:               &s.SMRIgnored,
-		cNegativeReplies:          &s.NegativeReplies,
-		cNegativeNotRegistered:    &s.NegativeNotRegistered,
-		cNegativeNotConfigured:    &s.NegativeNotConfigured,
-		cMRRequestsReceived:       &s.MRRequestsReceived,
-		cMRForwardedLocal:         &s.MRForwardedLocal,
-		cMRForwardedRemote:        &s.MRForwardedRemote,
-		cMRNegative:               &s.MRNegative,
-		cUnsupportedType:          &s.UnsupportedType,
-		cWrongRole:                &s.WrongRole,
-		cSendErrors:               &s.SendErrors,
+		cRegisterOK:                &s.RegisterOK,
+		cRegisterAuthFailure:       &s.RegisterAuthFailure,
+		cRegisterUnknownSite:       &s.RegisterUnknownSite,
+		cRegisterPrefixNotAllowed:  &s.RegisterPrefixNotAllowed,
+		cRegisterNoRecords:         &s.RegisterNoRecords,
+		cDeregistered:              &s.Deregistered,
+		cExpired:                   &s.Expired,
+		cDroppedByConfig:           &s.DroppedByConfig,
+		cNotifySent:                &s.MapNotifySent,
+		cNotifyRetransmitted:       &s.MapNotifyRetransmitted,
+		cNotifyAcked:               &s.MapNotifyAcked,
+		cNotifyGivenUp:             &s.MapNotifyGivenUp,
+		cNotifyAckUnknown:          &s.MapNotifyAckUnknown,
+		cNotifyAckAuthFailure:      &s.MapNotifyAckAuthFailure,
+		cRequestsReceived:          &s.RequestsReceived,
+		cRequestsForwarded:         &s.RequestsForwardedToETR,
+		cRequestsProxyReplied:      &s.RequestsProxyReplied,
+		cRequestsDropped:           &s.RequestsDropped,
+		cSMRIgnored:                &s.SMRIgnored,
+		cNegativeReplies:           &s.NegativeReplies,
+		cNegativeNotRegistered:     &s.NegativeNotRegistered,
+		cNegativeNotConfigured:     &s.NegativeNotConfigured,
+		cMRRequestsReceived:        &s.MRRequestsReceived,
+		cMRForwardedLocal:          &s.MRForwardedLocal,
+		cMRForwardedRemote:         &s.MRForwardedRemote,
+		cMRNegative:                &s.MRNegative,
+		cUnsupportedType:           &s.UnsupportedType,
+		cWrongRole:                 &s.WrongRole,
+		cSendErrors:                &s.SendErrors,
+		cSubCreated:                &s.SubscriptionsCreated,
+		cSubConfirmed:              &s.SubscriptionsConfirmed,
+		cSubRefreshed:              &s.SubscriptionsRefreshed,
+		cSubIgnored:                &s.SubscriptionsIgnored,
+		cSubRefusedLimit:           &s.SubscriptionsRefusedLimit,
+		cSubReplays:                &s.SubscriptionsReplays,
+		cSubUnknownUnsubscribe:     &s.UnsubscribeUnknown,
+		cSubUnsubscribed:           &s.SubscriptionsUnsubscribed,
+		cSubExpired:                &s.SubscriptionsExpired,
+		cSubRemovedUnacked:         &s.SubscriptionsRemovedUnacked,
+		cPublications:              &s.Publications,
+		cPubSubNotifySent:          &s.PubSubMapNotifySent,
+		cPubSubNotifyRetransmitted: &s.PubSubMapNotifyRetransmitted,
+		cPubSubAcked:               &s.PubSubMapNotifyAcked,
+		cPubSubGivenUp:             &s.PubSubMapNotifyGivenUp,
+		cPubSubAckAuthFailure:      &s.PubSubAckAuthFailure,
+		cPubSubPendingOverflow:     &s.PubSubPendingOverflow,
 	}
 }
 
