@@ -56,10 +56,11 @@ type shareSet struct {
 }
 
 // shareable reports whether e may be sent to peers at now: learned from
-// the mapping system or from a peer, not permanent, not past its expiry.
-// Static, probe, pub/sub and unspecified entries are each member's own.
+// the mapping system (a Map-Reply, or a Map-Notify published to a
+// subscriber) or from a peer, not permanent, not past its expiry. Static,
+// probe and unspecified entries are each member's own.
 func shareable(e *mapcache.Entry, now time.Time) bool {
-	if e.Source != mapcache.FromMapReply && e.Source != mapcache.FromSync {
+	if !learned(e) && e.Source != mapcache.FromSync {
 		return false
 	}
 	return e.TTL != mapcache.Permanent && e.Expires.After(now)
@@ -187,4 +188,11 @@ func keysFrames(k keysMsg, limit int) [][]byte {
 		emit()
 	}
 	return out
+}
+
+// learned reports whether e is what this member learned from the mapping
+// system itself: a Map-Reply, or a mapping a Map-Server published to it
+// (RFC 9437). Those are the changes it announces to its peers.
+func learned(e *mapcache.Entry) bool {
+	return e.Source == mapcache.FromMapReply || e.Source == mapcache.FromPubSub
 }

@@ -37,8 +37,9 @@
 //
 // # Invariants, and how they hold
 //
-// No loops: only changes with Source FromMapReply (the ITR's own Map-Replies
-// and refreshes) are announced; records from peers are inserted with Source
+// No loops: only changes with Source FromMapReply or FromPubSub (the ITR's
+// own Map-Replies and refreshes, and the mappings a Map-Server published to
+// it) are announced; records from peers are inserted with Source
 // FromSync and never announced again. In gossip, a relayed record is passed
 // on only by members for which it was news.
 //

@@ -283,10 +283,11 @@ func (m *Member) onChange(ch mapcache.Change) {
 		m.antiEntropyAll()
 	case mapcache.Added, mapcache.Replaced:
 		e := ch.Entry
-		// Only what this member learned from the mapping system is
-		// announced: records from peers (FromSync) never go back out,
-		// which is what keeps updates from looping.
-		if e.Source != mapcache.FromMapReply || !shareable(e, m.cache.Now()) {
+		// Only what this member learned from the mapping system (a
+		// Map-Reply, or a published Map-Notify) is announced: records
+		// from peers (FromSync) never go back out, which is what keeps
+		// updates from looping.
+		if !learned(e) || !shareable(e, m.cache.Now()) {
 			return
 		}
 		m.clock.Observe(e.Version)

@@ -155,3 +155,29 @@ func mustKey(t *testing.T) ed25519.PrivateKey {
 	}
 	return k
 }
+
+// TestPublishedMappingShared: a mapping a Map-Server published to one
+// member (RFC 9437, Source FromPubSub) reaches every member, like one from
+// a Map-Reply, in every mode; the receivers hold it as FromSync.
+func TestPublishedMappingShared(t *testing.T) {
+	for _, mode := range allModes {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
+			s := newSet(t, mode, 3, defaultOpts())
+			first := s.nodes[0]
+			e := testEntry(0, "10.7.0.0/16", time.Minute, first.mem.Load().NextVersion(), "192.0.2.1", "198.51.100.1")
+			e.Source = mapcache.FromPubSub
+			if _, err := first.cache.Insert(e); err != nil {
+				t.Fatal(err)
+			}
+			for _, nd := range s.nodes[1:] {
+				waitFor(t, 5*time.Second, nd.name+" has the published mapping", func() bool {
+					return nd.has("10.7.0.0/16", e.Version)
+				})
+				got, _ := nd.cache.Get(mapcache.Key{Prefix: e.Prefix})
+				if got.Source != mapcache.FromSync {
+					t.Fatalf("%s holds it as %v", nd.name, got.Source)
+				}
+			}
+		})
+	}
+}

@@ -101,7 +101,7 @@ func (m *Member) OnExpire(e *mapcache.Entry) mapcache.ExpireDecision {
 	}
 	lu := e.LastUsedNano()
 	usedHere := lu != 0 && nowN-lu <= int64(w)
-	if !m.sharesUsage() || (e.Source != mapcache.FromMapReply && e.Source != mapcache.FromSync) {
+	if !m.sharesUsage() || (!learned(e) && e.Source != mapcache.FromSync) {
 		if usedHere {
 			m.refresh(e)
 			return mapcache.Extend(grace)
