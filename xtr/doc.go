@@ -55,6 +55,24 @@
 // (traffic moves to the next locator) and a probe reply marks it reachable
 // again.
 //
+// Publish/subscribe (RFC 9437, see pubsub.go). With ITRConfig.Subscribe
+// the ITR's Map-Requests (not its RLOC-probes) carry the N bit and its
+// xTR-ID and site-ID (I bit). A Map-Server that takes the subscription
+// confirms it with a Map-Notify carrying the request's nonce, which the ITR
+// installs like a Map-Reply (Source FromPubSub) and remembers as a
+// subscription to the record's prefix; later changes of overlapping
+// mappings come as Map-Notifies (publications) that replace the entry or,
+// with a Record TTL of 0, delete it, and a notice with no locators and
+// action Drop/Auth-Failure says the Map-Server dropped the subscription.
+// Map-Notifies must verify with the pub/sub key (PubSubUnauthenticated
+// also takes lispers.net's unsigned ones) and carry a nonce newer than the
+// subscription's (replays are dropped); each accepted one is acknowledged
+// with a Map-Notify-Ack. A subscription whose entry was used is renewed
+// every SubscribeRefresh, so that a restarted Map-Server learns it again,
+// and one whose prefix left the map-cache is forgotten. ITR.Subscriptions
+// lists them; ITR.OwnsNotify tells a daemon that receives the ITR's and the
+// ETR's messages on one socket which Map-Notifies are the ITR's.
+//
 // # ETR
 //
 // The ETR holds the EID database (ETRConfig.Database), registers it with

@@ -3,8 +3,10 @@ package xtr
 import (
 	"encoding/hex"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lispd/lispd/mapcache"
 	"github.com/lispd/lispd/wire"
@@ -91,6 +93,69 @@ func FuzzETRHandlePacket(f *testing.F) {
 			default:
 				t.Fatalf("answered with %T", s.msg)
 			}
+		}
+	})
+}
+
+// FuzzITRHandleNotify feeds arbitrary datagrams to a subscribing ITR with a
+// subscription to 10.2.0.0/16 (last nonce 1000) and an outstanding
+// subscribing request for 10.3.0.1 (nonce 5000): OwnsNotify and
+// HandlePacket must never panic, HandlePacket must acknowledge only what
+// OwnsNotify claimed, and without an acknowledgement nothing may change the
+// map-cache or the subscriptions (a fuzzer cannot sign with the key).
+func FuzzITRHandleNotify(f *testing.F) {
+	for _, s := range seeds(f) {
+		f.Add(s)
+	}
+	pub := wire.NewEIDRecord(0, netip.MustParsePrefix("10.2.0.0/16"))
+	pub.RecordTTL = 10
+	pub.Locators = []wire.Locator{{Priority: 1, Weight: 1, Address: wire.AddrFrom(rlocB)}}
+	conf := wire.NewEIDRecord(0, netip.MustParsePrefix("10.3.0.0/16"))
+	conf.RecordTTL = 15
+	conf.Action = wire.NativelyForward
+	removal := wire.NewEIDRecord(0, netip.MustParsePrefix("10.2.0.0/16"))
+	removal.Action = wire.DropAuthFailure
+	withdraw := wire.NewEIDRecord(0, netip.MustParsePrefix("10.2.0.0/16"))
+	for _, n := range []struct {
+		nonce uint64
+		key   []byte
+		rec   wire.EIDRecord
+	}{
+		{1001, psKey, pub}, {1001, nil, pub}, {5000, psKey, conf}, {1000, psKey, removal},
+		{1002, psKey, withdraw}, {999, psKey, pub}, {1001, msKey, pub},
+	} {
+		b, err := encodeNotify(n.nonce, n.key, n.rec)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		i, _, clk := newPubSubITR(t, nil)
+		now := clk.Now()
+		insert(t, i.Cache(), &mapcache.Entry{Prefix: netip.MustParsePrefix("10.2.0.0/16"), RLOCs: rlocs("192.0.2.9")})
+		i.miss(i.settings.Load(), netip.MustParseAddr("10.3.0.1"), netip.Addr{}, nil, now)
+		i.sendFresh()
+		i.mu.Lock()
+		for n, p := range i.byNonce {
+			delete(i.byNonce, n)
+			p.nonce = 5000
+			i.byNonce[p.nonce] = p
+		}
+		s := &subscription{key: mapcache.Key{Prefix: netip.MustParsePrefix("10.2.0.0/16")}, sent: 1000, accepted: 1000, idx: -1}
+		i.ps.schedule(s, now, time.Minute)
+		i.ps.add(s)
+		i.mu.Unlock()
+		before, subs := i.Cache().Len(), i.Subscriptions()
+		owns := i.OwnsNotify(pkt)
+		i.HandlePacket(pkt, psMS, netip.Addr{})
+		acks := counter(i.Counters(), "pubsub_acks_sent")
+		if acks > 0 && !owns {
+			t.Fatal("acknowledged a Map-Notify OwnsNotify did not claim")
+		}
+		if acks == 0 && counter(i.Counters(), "map_replies_accepted") == 0 &&
+			(i.Cache().Len() != before || !slices.Equal(i.Subscriptions(), subs)) {
+			t.Fatal("the map-cache or the subscriptions changed without an accepted message")
 		}
 	})
 }

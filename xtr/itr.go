@@ -51,6 +51,7 @@ const (
 	DefaultMaxPending          = 10000
 	DefaultRLOCProbeMisses     = 3
 	DefaultTickInterval        = 50 * time.Millisecond
+	DefaultSubscribeRefresh    = time.Minute
 	// MaxRecordTTL caps the lifetime of a mapping from a Map-Reply: a
 	// Record TTL of 0xffffffff lets "the recipient decide" (RFC 9301
 	// section 5.4), and lispd decides this.
@@ -112,8 +113,43 @@ type ITRConfig struct {
 	// 0 means never (the entry just expires). The synchronization set
 	// changes it at run time with SetRefreshIfUsedWithin.
 	RefreshIfUsedWithin time.Duration
+	// Subscribe makes the ITR subscribe (RFC 9437) to the mappings it asks
+	// for: its Map-Requests for misses, refreshes, SMRs and Resolve carry
+	// the N bit on their record and the I bit with XTRID and SiteID (not
+	// its RLOC-probes), and the Map-Server publishes later changes of the
+	// mapping with Map-Notifies. It needs PubSubKey or
+	// PubSubUnauthenticated. See pubsub.go.
+	Subscribe bool
+	// SubscribeRefresh is how often a subscription whose map-cache entry
+	// was used within the last interval is renewed with a subscribing
+	// Map-Request (so that a Map-Server that lost its subscriptions, by a
+	// restart, gets them back); 0 means DefaultSubscribeRefresh. A
+	// subscription whose prefix has had no map-cache entry for an
+	// interval is forgotten.
+	SubscribeRefresh time.Duration
+	// XTRID is the xTR-ID subscribing Map-Requests carry; the zero value
+	// means a random one chosen by NewITR and kept for the ITR's life.
+	XTRID wire.XTRID
+	// SiteID is the site-ID sent with the xTR-ID.
+	SiteID uint64
+	// PubSubKey is the pre-shared pub/sub key (RFC 9437 section 7.1) that
+	// authenticates the Map-Server's Map-Notifies and signs the ITR's
+	// Map-Notify-Acks.
+	PubSubKey []byte
+	// PubSubKeyID is the Key ID those Map-Notifies must carry.
+	PubSubKeyID uint8
+	// PubSubAlgorithm is their authentication algorithm; 0 means
+	// wire.AlgHMACSHA256128.
+	PubSubAlgorithm wire.AlgorithmID
+	// PubSubUnauthenticated also accepts unsigned Map-Notifies (Algorithm
+	// ID 0, no authentication data), as lispers.net's Map-Server sends
+	// them, acknowledges them unsigned, and lets a publication repeat the
+	// last nonce (lispers.net reuses it). Off by default: anyone able to
+	// send to the ITR's control port could then rewrite its map-cache.
+	PubSubUnauthenticated bool
 	// MapCacheSize bounds the map-cache; 0 means
-	// mapcache.DefaultMaxEntries. It cannot change after NewITR.
+	// mapcache.DefaultMaxEntries. It also bounds the subscriptions. It
+	// cannot change after NewITR.
 	MapCacheSize int
 	// TickInterval is the resolution of retries and probes; 0 means
 	// DefaultTickInterval. It cannot change after NewITR.
@@ -146,6 +182,16 @@ type itrSettings struct {
 	maxPending  int
 	probeEvery  time.Duration
 	probeMisses int
+
+	// Pub/sub (pubsub.go).
+	subscribe  bool
+	subRefresh time.Duration
+	xtrID      wire.XTRID // never zero once published: NewITR's random one
+	siteID     uint64
+	psKey      []byte
+	psKeyID    uint8
+	psAlg      wire.AlgorithmID
+	psUnauth   bool
 }
 
 // settingsFrom validates cfg and derives the settings.
@@ -165,6 +211,14 @@ func itrSettingsFrom(cfg *ITRConfig) (*itrSettings, error) {
 		maxPending:  withDefault(cfg.MaxPending, DefaultMaxPending),
 		probeEvery:  cfg.RLOCProbeInterval,
 		probeMisses: withDefault(cfg.RLOCProbeMisses, DefaultRLOCProbeMisses),
+		subscribe:   cfg.Subscribe,
+		subRefresh:  withDefault(cfg.SubscribeRefresh, DefaultSubscribeRefresh),
+		xtrID:       cfg.XTRID,
+		siteID:      cfg.SiteID,
+		psKey:       slices.Clone(cfg.PubSubKey),
+		psKeyID:     cfg.PubSubKeyID,
+		psAlg:       withDefault(cfg.PubSubAlgorithm, wire.AlgHMACSHA256128),
+		psUnauth:    cfg.PubSubUnauthenticated,
 	}
 	if s.retries < 0 {
 		s.retries = 0
@@ -178,6 +232,12 @@ func itrSettingsFrom(cfg *ITRConfig) (*itrSettings, error) {
 		return nil, configError("negative limit")
 	case cfg.RefreshIfUsedWithin < 0:
 		return nil, configError("negative refresh-if-used-within")
+	case cfg.SubscribeRefresh < 0:
+		return nil, configError("negative subscribe-refresh")
+	case !s.psAlg.Known():
+		return nil, configError("unsupported pub/sub algorithm %s", s.psAlg)
+	case cfg.Subscribe && len(cfg.PubSubKey) == 0 && !cfg.PubSubUnauthenticated:
+		return nil, configError("subscribe needs a pub/sub key (or pub/sub unauthenticated, for lispers.net's Map-Servers)")
 	}
 	for _, mr := range cfg.MapResolvers {
 		a := mr.Addr().Unmap()
@@ -285,6 +345,24 @@ const (
 	iUnsupported
 	iLSBDown
 	iLSBUp
+	iSubscribeRequestsSent
+	iSubscribeRefreshes
+	iSubsConfirmed
+	iSubsRefused
+	iSubsRemovedByMS
+	iSubsForgotten
+	iSubsOverflow
+	iPSNotifies
+	iPSInstalled
+	iPSWithdrawals
+	iPSAuthFailures
+	iPSReplays
+	iPSDuplicates
+	iPSUnmatched
+	iPSRecordsIgnored
+	iPSLateReplies
+	iPSAcksSent
+	iPSAckErrors
 	numITRCounters
 )
 
@@ -322,18 +400,37 @@ var itrCounterNames = []string{
 	iUnsupported:             "unsupported_messages",
 	iLSBDown:                 "lsb_locators_down",
 	iLSBUp:                   "lsb_locators_up",
+	iSubscribeRequestsSent:   "subscribe_requests_sent",
+	iSubscribeRefreshes:      "subscribe_refreshes",
+	iSubsConfirmed:           "subscriptions_confirmed",
+	iSubsRefused:             "subscriptions_refused",
+	iSubsRemovedByMS:         "subscriptions_removed_by_ms",
+	iSubsForgotten:           "subscriptions_forgotten",
+	iSubsOverflow:            "subscriptions_overflow",
+	iPSNotifies:              "pubsub_notifies_received",
+	iPSInstalled:             "pubsub_notifies_installed",
+	iPSWithdrawals:           "pubsub_withdrawals",
+	iPSAuthFailures:          "pubsub_notify_auth_failures",
+	iPSReplays:               "pubsub_notify_replays",
+	iPSDuplicates:            "pubsub_notify_duplicates",
+	iPSUnmatched:             "pubsub_notify_unmatched",
+	iPSRecordsIgnored:        "pubsub_records_ignored",
+	iPSLateReplies:           "pubsub_late_replies",
+	iPSAcksSent:              "pubsub_acks_sent",
+	iPSAckErrors:             "pubsub_ack_errors",
 }
 
 // ITR is the Ingress Tunnel Router's control logic: it owns the map-cache,
 // decides per packet where to encapsulate (the LookupFunc the DataPlane
 // gives the dataplane's Encapsulator), asks the Map-Resolvers on a miss,
-// installs Map-Replies, refreshes mappings on SMRs and on expiry, and probes
-// the RLOCs in use. It is independent of sockets: datagrams go out through
+// installs Map-Replies, refreshes mappings on SMRs and on expiry, probes
+// the RLOCs in use, and subscribes to mappings (pubsub.go). It is independent of sockets: datagrams go out through
 // its Sender and come in through HandlePacket.
 //
 // It is safe for concurrent use. Lock order: ITR.cfgMu (SetConfig) before
-// ITR.mu; ITR.mu and ITR.probeMu are never held together; neither is held
-// while sending or while calling the map-cache's write methods.
+// ITR.mu; ITR.mu (which also guards the pub/sub state) and ITR.probeMu are
+// never held together; neither is held while sending, while computing a
+// MAC or while calling the map-cache's write methods.
 type ITR struct {
 	cache    *mapcache.Cache
 	out      Sender
@@ -357,12 +454,15 @@ type ITR struct {
 	versions atomic.Pointer[func() uint64]
 	expiry   atomic.Pointer[func(*mapcache.Entry) mapcache.ExpireDecision]
 
+	bootID wire.XTRID // the xTR-ID when ITRConfig.XTRID is zero
+
 	mu        sync.Mutex // guards the fields below
 	pending   map[reqKey]*pending
 	byNonce   map[uint64]*pending
 	fresh     []*pending // created, not sent yet
 	heldTotal int
 	stopped   bool
+	ps        pubsubState // subscriptions (pubsub.go)
 
 	probeMu     sync.Mutex // guards the probing state
 	probes      map[netip.Addr]*rlocProbe
@@ -401,6 +501,17 @@ func NewITR(cfg ITRConfig, out Sender) (*ITR, error) {
 	if i.tick <= 0 {
 		return nil, configError("non-positive tick interval")
 	}
+	for i.bootID == (wire.XTRID{}) {
+		i.bootID = wire.XTRID(randomXTRID())
+	}
+	if st.xtrID == (wire.XTRID{}) {
+		st.xtrID = i.bootID
+	}
+	maxSubs := cfg.MapCacheSize
+	if maxSubs <= 0 {
+		maxSubs = mapcache.DefaultMaxEntries
+	}
+	i.ps.init(maxSubs)
 	i.settings.Store(st)
 	i.refreshWithin.Store(int64(cfg.RefreshIfUsedWithin))
 	i.cache = mapcache.New(mapcache.Config{
@@ -418,13 +529,18 @@ func (i *ITR) Cache() *mapcache.Cache { return i.cache }
 
 // SetConfig applies the reloadable part of cfg: Map-Resolvers, RLOCs,
 // instance-ID, control port, miss policy and queue bounds, rate, retries,
-// timeout, pending bound, probing and the refresh window. MapCacheSize,
+// timeout, pending bound, probing, the refresh window and pub/sub (turning
+// Subscribe off stops subscribing; the subscriptions held are still
+// honoured until forgotten). MapCacheSize,
 // TickInterval, Clock and Logger keep the values NewITR was given. Nothing
 // changes on error.
 func (i *ITR) SetConfig(cfg ITRConfig) error {
 	st, err := itrSettingsFrom(&cfg)
 	if err != nil {
 		return err
+	}
+	if st.xtrID == (wire.XTRID{}) {
+		st.xtrID = i.bootID
 	}
 	i.cfgMu.Lock()
 	defer i.cfgMu.Unlock()
@@ -492,8 +608,25 @@ func (i *ITR) SetControlPort(port uint16) {
 // probe_replies_unsolicited, rloc_down, rloc_up, expiry_refreshes,
 // malformed, unsupported_messages, lsb_locators_down and lsb_locators_up
 // (locators marked unreachable, or reachable again, by the
-// Locator-Status-Bits of decapsulated packets); then the map-cache's as
-// map_cache_<name>.
+// Locator-Status-Bits of decapsulated packets); for publish/subscribe
+// (pubsub.go): subscribe_requests_sent (transmissions of subscribing
+// Map-Requests, retries included, also counted in map_requests_sent),
+// subscribe_refreshes (subscriptions renewed every SubscribeRefresh),
+// subscriptions_confirmed, subscriptions_refused (a subscribing request
+// answered by a Map-Reply and no confirmation), subscriptions_removed_by_ms
+// (removal notices), subscriptions_forgotten (no map-cache entry for a
+// refresh interval), subscriptions_overflow (a confirmation not recorded:
+// as many subscriptions as the map-cache size), pubsub_notifies_received,
+// pubsub_notifies_installed (mappings installed from confirmations and
+// publications), pubsub_withdrawals (mappings deleted by a Record TTL of
+// 0), pubsub_notify_auth_failures, pubsub_notify_replays (a nonce older
+// than the subscription's: dropped), pubsub_notify_duplicates (the nonce
+// of the last accepted one, a retransmission after a lost ack: acked again,
+// not installed), pubsub_notify_unmatched (neither a confirmation nor
+// overlapping a subscription), pubsub_records_ignored, pubsub_late_replies
+// (a Map-Reply to a subscribing request after its confirmation: not
+// installed), pubsub_acks_sent and pubsub_ack_errors; then the map-cache's
+// as map_cache_<name>.
 func (i *ITR) Counters() []dataplane.Counter {
 	out := i.ctr.snapshot()
 	cs := i.cache.Stats()
@@ -584,9 +717,11 @@ func (i *ITR) abandonAll() {
 }
 
 // HandlePacket processes one control datagram received on the control
-// port: a Map-Reply (to a Map-Request or an RLOC-probe) or a
-// Solicit-Map-Request. from is its source, local the address it was
-// received on (may be the zero Addr). pkt is not retained.
+// port: a Map-Reply (to a Map-Request or an RLOC-probe), a
+// Solicit-Map-Request, or a pub/sub Map-Notify (a subscription's
+// confirmation, a publication or a removal notice; see OwnsNotify for
+// which Map-Notifies are the ITR's). from is its source, local the address
+// it was received on (may be the zero Addr). pkt is not retained.
 func (i *ITR) HandlePacket(pkt []byte, from netip.AddrPort, local netip.Addr) {
 	from = unmapPort(from)
 	msg, err := wire.Parse(pkt)
@@ -608,6 +743,8 @@ func (i *ITR) HandlePacket(pkt []byte, from netip.AddrPort, local netip.Addr) {
 			return
 		}
 		i.handleSMR(m, from)
+	case *wire.MapNotify:
+		i.handleNotify(m, pkt, from)
 	default:
 		i.ctr.inc(iUnsupported)
 	}

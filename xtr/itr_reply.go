@@ -18,21 +18,34 @@ import (
 // becomes a map-cache entry with Source FromMapReply, Origin the replier's
 // address and Expires now plus the Record TTL; a Record TTL of 0 removes the
 // mapping. The packets held for every destination the new mappings cover
-// are released through the DataPlane.
+// are released through the DataPlane. A Map-Reply to a subscribing request
+// whose confirmation came first is not installed and not unsolicited
+// (pubsub.go).
 func (i *ITR) handleReply(m *wire.MapReply, from netip.AddrPort) {
+	now := i.now()
 	i.mu.Lock()
 	p := i.byNonce[m.Nonce]
 	if p == nil {
+		late := i.lateReplyLocked(m.Nonce)
 		i.mu.Unlock()
+		if late {
+			// The subscription's confirmation came first and installed
+			// the mapping (pubsub.go).
+			i.ctr.inc(iPSLateReplies)
+			return
+		}
 		i.ctr.inc(iRepliesUnsolicited)
 		i.warn("Map-Reply with an unknown nonce", "from", from, "nonce", m.Nonce)
 		return
 	}
 	held := i.removePendingLocked(p)
+	if p.subscribe {
+		// Its confirmation may follow (or never come: refused).
+		i.noteAnswerLocked(p, now, true)
+	}
 	i.mu.Unlock()
 	i.ctr.inc(iRepliesAccepted)
 
-	now := i.now()
 	origin := from.Addr().String()
 	var installed []*mapcache.Entry
 	for k := range m.Records {
@@ -68,21 +81,29 @@ func (i *ITR) handleReply(m *wire.MapReply, from netip.AddrPort) {
 		installed = append(installed, e)
 	}
 	i.probeKnownDown(installed)
+	i.resolveCovered(installed, p, held)
+}
 
-	// Every other destination waiting for a mapping that just arrived is
-	// answered too: release its packets and stop retrying.
+// resolveCovered finishes p (if not nil) and every other destination
+// waiting for a mapping that just arrived (installed): their packets are
+// released, with held (p's), and they stop retrying.
+func (i *ITR) resolveCovered(installed []*mapcache.Entry, p *pending, held [][]byte) {
 	i.mu.Lock()
-	for _, q := range i.pending {
-		if q.resolved || !coveredBy(q.key, installed) {
-			continue
+	if len(installed) > 0 {
+		for _, q := range i.pending {
+			if q.resolved || !coveredBy(q.key, installed) {
+				continue
+			}
+			q.resolved = true
+			held = append(held, q.held...)
+			i.heldTotal -= len(q.held)
+			q.held = nil
+			q.finishLocked(nil)
 		}
-		q.resolved = true
-		held = append(held, q.held...)
-		i.heldTotal -= len(q.held)
-		q.held = nil
-		q.finishLocked(nil)
 	}
-	p.finishLocked(nil)
+	if p != nil {
+		p.finishLocked(nil)
+	}
 	i.mu.Unlock()
 	i.release(held)
 }

@@ -39,6 +39,10 @@ type pending struct {
 	attempts int    // transmissions so far
 	nextAt   time.Time
 	mr       int // index of the Map-Resolver of the last transmission
+	// subscribe sets the N and I bits (ITRConfig.Subscribe when created);
+	// cleared at the first transmission when the subscriptions are at
+	// their bound and none covers key.
+	subscribe bool
 	// resolved is set when another Map-Reply installed a mapping that
 	// covers key: no more retries; the entry waits only for its own reply
 	// until nextAt.
@@ -63,12 +67,13 @@ func (p *pending) finishLocked(err error) {
 
 // sendJob is a Map-Request to send, copied out of a pending under the lock.
 type sendJob struct {
-	key     reqKey
-	maskLen uint8
-	srcEID  netip.Addr
-	smr     bool
-	nonce   uint64
-	mr      netip.AddrPort
+	key       reqKey
+	maskLen   uint8
+	srcEID    netip.Addr
+	smr       bool
+	subscribe bool
+	nonce     uint64
+	mr        netip.AddrPort
 }
 
 // request makes (or joins) the outstanding Map-Request for key. A new one
@@ -87,7 +92,7 @@ func (i *ITR) request(key reqKey, maskLen uint8, src netip.Addr, kind requestKin
 			i.ctr.inc(iPendingOverflow)
 			return nil, ErrBusy
 		}
-		p = i.newPendingLocked(key, maskLen, src, kind, now)
+		p = i.newPendingLocked(st, key, maskLen, src, kind, now)
 		i.mu.Unlock()
 		if kind == kindSMR {
 			i.ctr.inc(iSMRInvoked)
@@ -104,9 +109,12 @@ func (i *ITR) request(key reqKey, maskLen uint8, src netip.Addr, kind requestKin
 	return p, nil
 }
 
-// newPendingLocked adds a pending request to be sent. ITR.mu is held.
-func (i *ITR) newPendingLocked(key reqKey, maskLen uint8, src netip.Addr, kind requestKind, now time.Time) *pending {
-	p := &pending{key: key, maskLen: maskLen, srcEID: src, kind: kind, created: now}
+// newPendingLocked adds a pending request to be sent. Every kind
+// subscribes when st says so: SMR-invoked requests too, so that a mapping
+// an ETR says changed is subscribed to again if the Map-Server lost it.
+// ITR.mu is held.
+func (i *ITR) newPendingLocked(st *itrSettings, key reqKey, maskLen uint8, src netip.Addr, kind requestKind, now time.Time) *pending {
+	p := &pending{key: key, maskLen: maskLen, srcEID: src, kind: kind, subscribe: st.subscribe, created: now}
 	i.pending[key] = p
 	i.fresh = append(i.fresh, p)
 	return p
@@ -135,7 +143,7 @@ func (i *ITR) miss(st *itrSettings, dst, src netip.Addr, pkt []byte, now time.Ti
 			i.ctr.inc(iMissDropped)
 			return
 		}
-		p = i.newPendingLocked(key, uint8(dst.BitLen()), src, kindMiss, now)
+		p = i.newPendingLocked(st, key, uint8(dst.BitLen()), src, kindMiss, now)
 		created = true
 	}
 	queued := false
@@ -182,11 +190,21 @@ func (i *ITR) dropPendingLocked(p *pending, err error) {
 // request uses. ITR.mu is held.
 func (i *ITR) newNonceLocked() uint64 {
 	for {
-		n := randomNonce()
-		if _, used := i.byNonce[n]; !used {
+		if n := randomNonce(); !i.nonceInUseLocked(n) {
 			return n
 		}
 	}
+}
+
+// nonceInUseLocked reports whether n is the nonce of an outstanding
+// request or of a subscribing request still awaiting its confirmation or
+// its Map-Reply (pubsub.go). ITR.mu is held.
+func (i *ITR) nonceInUseLocked(n uint64) bool {
+	if _, used := i.byNonce[n]; used {
+		return true
+	}
+	_, used := i.ps.answered[n]
+	return used
 }
 
 // randomNonce returns an unpredictable non-zero 64-bit nonce (RFC 9301
@@ -204,12 +222,13 @@ func randomNonce() uint64 {
 // jobLocked copies what sending p needs. ITR.mu is held.
 func jobLocked(p *pending, st *itrSettings) sendJob {
 	return sendJob{
-		key:     p.key,
-		maskLen: p.maskLen,
-		srcEID:  p.srcEID,
-		smr:     p.kind == kindSMR,
-		nonce:   p.nonce,
-		mr:      st.mrs[p.mr%len(st.mrs)],
+		key:       p.key,
+		maskLen:   p.maskLen,
+		srcEID:    p.srcEID,
+		smr:       p.kind == kindSMR,
+		subscribe: p.subscribe,
+		nonce:     p.nonce,
+		mr:        st.mrs[p.mr%len(st.mrs)],
 	}
 }
 
@@ -233,23 +252,36 @@ func (i *ITR) sendFresh() {
 			i.dropPendingLocked(p, ErrRateLimited)
 			continue
 		}
-		p.nonce = i.newNonceLocked()
+		if p.subscribe {
+			p.nonce = i.subscribeNonceLocked(p)
+		} else {
+			p.nonce = i.newNonceLocked()
+		}
 		i.byNonce[p.nonce] = p
 		p.attempts = 1
 		p.nextAt = now.Add(backoff(st.timeout, 0))
 		jobs = append(jobs, jobLocked(p, st))
 	}
 	i.mu.Unlock()
+	i.sendJobs(st, jobs)
+}
+
+// sendJobs sends the Map-Requests of jobs and counts them.
+func (i *ITR) sendJobs(st *itrSettings, jobs []sendJob) {
 	for _, j := range jobs {
 		if i.sendRequest(st, j) {
 			i.ctr.inc(iRequestsSent)
+			if j.subscribe {
+				i.ctr.inc(iSubscribeRequestsSent)
+			}
 		}
 	}
 }
 
 // onTick retries Map-Requests whose answer is overdue, with exponential
-// backoff and to the next Map-Resolver, abandons those out of retries, and
-// runs an RLOC-probing round when one is due.
+// backoff and to the next Map-Resolver, abandons those out of retries,
+// renews the subscriptions that are due, and runs an RLOC-probing round
+// when one is due.
 func (i *ITR) onTick(now time.Time) {
 	st := i.settings.Load()
 	var jobs []sendJob
@@ -281,12 +313,10 @@ func (i *ITR) onTick(now time.Time) {
 		i.ctr.inc(iRequestRetries)
 		jobs = append(jobs, jobLocked(p, st))
 	}
+	i.expireAnswersLocked(now)
 	i.mu.Unlock()
-	for _, j := range jobs {
-		if i.sendRequest(st, j) {
-			i.ctr.inc(iRequestsSent)
-		}
-	}
+	i.sendJobs(st, jobs)
+	i.refreshSubscriptions(now, st)
 	if st.probeEvery > 0 {
 		i.probeMu.Lock()
 		due := !now.Before(i.nextProbe)
@@ -305,7 +335,9 @@ func (i *ITR) onTick(now time.Time) {
 // RLOC of the EID's family (the unspecified address when it has none) and
 // its control port to the EID on port 4342; the Map-Request carries the
 // ITR's RLOCs, the source EID of the packet that missed, and one record.
-// It reports whether the datagram was handed to the Sender.
+// A subscribing one (RFC 9437 section 4) also has the record's N bit and
+// the I bit with the xTR-ID and site-ID. It reports whether the datagram
+// was handed to the Sender.
 func (i *ITR) sendRequest(st *itrSettings, j sendJob) bool {
 	req := wire.MapRequest{
 		SMRInvoked: j.smr,
@@ -315,6 +347,12 @@ func (i *ITR) sendRequest(st *itrSettings, j sendJob) bool {
 	}
 	if j.srcEID.IsValid() && j.srcEID.Is4() == j.key.eid.Is4() {
 		req.SourceEID = eidAddress(j.key.iid, j.srcEID)
+	}
+	if j.subscribe {
+		req.Records[0].NotifyRequested = true
+		req.XTRIDPresent = true
+		req.XTRID = st.xtrID
+		req.SiteID = st.siteID
 	}
 	src := st.srcFor(j.key.eid)
 	if !src.IsValid() {
