@@ -108,6 +108,11 @@ type ITRConfig struct {
 	// RLOCProbeMisses is how many probes in a row must go unanswered for
 	// an RLOC to be marked unreachable; 0 means DefaultRLOCProbeMisses.
 	RLOCProbeMisses int
+	// IgnoreLocatorStatusBits makes the ITR disregard the
+	// Locator-Status-Bits of the packets it decapsulates (RFC 9300 section
+	// 10 leaves acting on them to the ITR): locators are then marked down
+	// only by RLOC-probing, SMRs and new mappings.
+	IgnoreLocatorStatusBits bool
 	// RefreshIfUsedWithin is the expiry policy: an expiring entry that was
 	// used within this window is kept while a Map-Request refreshes it;
 	// 0 means never (the entry just expires). The synchronization set
@@ -182,6 +187,7 @@ type itrSettings struct {
 	maxPending  int
 	probeEvery  time.Duration
 	probeMisses int
+	ignoreLSB   bool
 
 	// Pub/sub (pubsub.go).
 	subscribe  bool
@@ -211,6 +217,7 @@ func itrSettingsFrom(cfg *ITRConfig) (*itrSettings, error) {
 		maxPending:  withDefault(cfg.MaxPending, DefaultMaxPending),
 		probeEvery:  cfg.RLOCProbeInterval,
 		probeMisses: withDefault(cfg.RLOCProbeMisses, DefaultRLOCProbeMisses),
+		ignoreLSB:   cfg.IgnoreLocatorStatusBits,
 		subscribe:   cfg.Subscribe,
 		subRefresh:  withDefault(cfg.SubscribeRefresh, DefaultSubscribeRefresh),
 		xtrID:       cfg.XTRID,

@@ -139,6 +139,9 @@ func (i *ITR) observeLSB(iid uint32, src netip.Addr, outerSrc netip.Addr, lsb ui
 // observeLSBAt is observeLSB with the time (Unix nanoseconds) the
 // map-cache lookup is made at.
 func (i *ITR) observeLSBAt(now int64, iid uint32, src, outerSrc netip.Addr, lsb uint32, nbits int) {
+	if i.settings.Load().ignoreLSB {
+		return
+	}
 	e, ok := i.cache.Peek(iid, src, now)
 	if !ok {
 		return

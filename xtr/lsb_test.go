@@ -186,6 +186,18 @@ func TestObserveLSB(t *testing.T) {
 	}
 }
 
+// TestIgnoreLSB: with IgnoreLocatorStatusBits the bits change nothing.
+func TestIgnoreLSB(t *testing.T) {
+	i, _, ent := newLSBPair(t, 0)
+	if err := i.SetConfig(ITRConfig{MapResolvers: []netip.AddrPort{mr1}, RLOCs: []netip.Addr{rlocA}, IgnoreLocatorStatusBits: true}); err != nil {
+		t.Fatal(err)
+	}
+	i.observeLSB(0, netip.MustParseAddr("10.2.0.9"), netip.MustParseAddr("192.0.2.2"), 0b10, 32)
+	if !ent.Reachable(0) || counter(i.Counters(), "lsb_locators_down") != 0 {
+		t.Fatal("Locator-Status-Bits acted on while ignored")
+	}
+}
+
 // listenRemote adds a remote xTR's UDP 4341 at addr to l's network.
 func listenRemote(t *testing.T, l *link, addr string) *dataplane.MemConn {
 	t.Helper()
