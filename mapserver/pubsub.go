@@ -431,22 +431,24 @@ func (s *Server) subscribe(r *request, iid uint32, prefix netip.Prefix, negative
 	g, i := t.get(id)
 	if i >= 0 {
 		sub := &g.subs[i]
-		if nonce <= sub.reqNonce && sub.flags&subConfirmed != 0 {
-			resend := nonce == sub.reqNonce && sub.target() == to
-			t.mu.Unlock()
-			if !resend {
-				s.ctr.inc(cSubReplays)
-				s.warn("subscribing map-request with an old nonce dropped (a replay?)",
-					"xtr_id", id.xtr.String(), "eid", prefix.String(), "iid", iid, "itr", to)
-				return true
-			}
+		if nonce == sub.reqNonce && sub.flags&subConfirmed != 0 && sub.target() == to {
 			// A retransmitted request: confirm again, changing nothing.
+			t.mu.Unlock()
 			msg, err := s.pubsubMessage(nonce, []wire.EIDRecord{rec})
 			if err == nil {
 				s.ctr.inc(cPubSubNotifySent)
 				s.send(msg, to)
 			}
 			return true
+		}
+		if nonce <= sub.reqNonce && sub.flags&subConfirmed != 0 {
+			// Not newer than the last acknowledged request: a replay, or
+			// the xTR restarted and lost its nonces (RFC 9437 wants them
+			// kept; routers do restart). Nothing changes unless the
+			// confirmation is acknowledged with the key, which a replayer
+			// cannot do; the xTR that asked can, and so resets the
+			// subscription's nonces. Either way it gets its mapping.
+			s.ctr.inc(cSubReplays)
 		}
 	} else {
 		switch {
@@ -723,7 +725,22 @@ func (s *Server) handlePubSubAck(nonce uint64, keyID uint8, alg wire.AlgorithmID
 	switch p.kind {
 	case pubConfirm:
 		if p.reqNonce < sub.reqNonce {
-			return true
+			// An acknowledged request older than the last: the xTR
+			// restarted with new nonces. Start its sequence again and
+			// drop what was pending for the old one.
+			sub.pubNonce = p.reqNonce
+			var stale []*pubPending
+			for _, l := range t.pending {
+				for _, q := range l {
+					if q.sub == p.sub {
+						stale = append(stale, q)
+					}
+				}
+			}
+			for _, q := range stale {
+				t.dropPending(q)
+			}
+			s.ctr.inc(cSubNonceResets)
 		}
 		if old := sub.target(); old != p.target {
 			a := old.Addr()

@@ -271,9 +271,14 @@ func TestPubSubReplayAndRetarget(t *testing.T) {
 	if n, _ := notifyTo(t, out, itr); n.Nonce != 50 {
 		t.Fatalf("re-confirmation nonce %d", n.Nonce)
 	}
+	// An older nonce: a replay (or a restarted ITR). It gets the mapping
+	// in a confirmation, but nothing changes unless that is acked.
 	s.HandlePacket(subscribeReq(t, itr, "10.1.1.9/32", 49, subXTR1), ms, netip.Addr{})
-	if p := out.take(); len(p) != 0 || s.Stats().SubscriptionsReplays != 1 {
-		t.Fatalf("replay answered (%d datagrams) or not counted", len(p))
+	if n, _ := notifyTo(t, out, itr); n.Nonce != 49 || s.Stats().SubscriptionsReplays != 1 {
+		t.Fatalf("old nonce: confirmation nonce %d, replays %d", n.Nonce, s.Stats().SubscriptionsReplays)
+	}
+	if v := s.Subscriptions(); v[0].Nonce != 50 {
+		t.Fatalf("an unacknowledged old request changed the subscription: %+v", v[0])
 	}
 
 	// A forged move to an attacker's address: confirmed there only if it
@@ -413,3 +418,31 @@ func TestPubSubSubscriptionMemory(t *testing.T) {
 }
 
 func unsafeSizeofSubscription() uintptr { return unsafe.Sizeof(subscription{}) }
+
+// TestPubSubRestartedITR: an ITR that restarted keeps its xTR-ID but not
+// its nonces; its first request is older than the last acknowledged one.
+// It still gets its mapping, and once it acks, its nonce sequence starts
+// again, so its next publication is the one after its new nonce.
+func TestPubSubRestartedITR(t *testing.T) {
+	s, out, _ := newPubSubServer(t, nil)
+	ms := ap("192.0.2.100:4342")
+	s.HandlePacket(siteARegister(t, 1, true, false, loc("192.0.2.1")), ap("192.0.2.1:4342"), netip.Addr{})
+	itr := ap("198.51.100.7:4342")
+	s.HandlePacket(subscribeReq(t, itr, "10.1.1.9/32", 1<<40, subXTR1), ms, netip.Addr{})
+	_, raw := notifyTo(t, out, itr)
+	s.HandlePacket(ackFor(t, raw, pubsubKey), itr, netip.Addr{})
+
+	s.HandlePacket(subscribeReq(t, itr, "10.1.1.9/32", 7, subXTR1), ms, netip.Addr{})
+	n, raw := notifyTo(t, out, itr)
+	if _, r := onlyRecord(t, n); n.Nonce != 7 || len(r.Locators) != 1 {
+		t.Fatalf("restarted ITR's confirmation nonce %d %+v", n.Nonce, r)
+	}
+	s.HandlePacket(ackFor(t, raw, pubsubKey), itr, netip.Addr{})
+	s.HandlePacket(siteARegister(t, 2, true, false, loc("192.0.2.9")), ap("192.0.2.1:4342"), netip.Addr{})
+	if n, _ := notifyTo(t, out, itr); n.Nonce != 8 {
+		t.Fatalf("publication after the restart has nonce %d, want 8", n.Nonce)
+	}
+	if st := s.Stats(); st.SubscriptionsNonceResets != 1 || st.Subscriptions != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

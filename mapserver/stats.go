@@ -55,6 +55,7 @@ const (
 	cPubSubGivenUp
 	cPubSubAckAuthFailure
 	cPubSubPendingOverflow
+	cSubNonceResets
 	numCounters
 )
 
@@ -107,6 +108,7 @@ var counterNames = [numCounters]string{
 	cPubSubGivenUp:             "pubsub_map_notify_given_up",
 	cPubSubAckAuthFailure:      "pubsub_ack_auth_failure",
 	cPubSubPendingOverflow:     "pubsub_pending_overflow",
+	cSubNonceResets:            "subscriptions_nonce_resets",
 }
 
 // counters are the Server's outcome counters; all atomic.
@@ -231,7 +233,7 @@ type Stats struct {
 	SubscriptionsIgnored uint64
 	// SubscriptionsRefusedLimit counts subscriptions refused by the limits (total, per ITR address) ("subscriptions_refused_limit").
 	SubscriptionsRefusedLimit uint64
-	// SubscriptionsReplays counts subscribing Map-Requests dropped because their nonce was not newer than the last acknowledged one ("subscriptions_replays").
+	// SubscriptionsReplays counts subscribing Map-Requests whose nonce was not newer than the last acknowledged one (replays, or an xTR that restarted); nothing changes unless the confirmation is acknowledged ("subscriptions_replays").
 	SubscriptionsReplays uint64
 	// UnsubscribeUnknown counts unsubscriptions for no subscription of the xTR-ID ("unsubscribe_unknown").
 	UnsubscribeUnknown uint64
@@ -255,6 +257,8 @@ type Stats struct {
 	PubSubAckAuthFailure uint64
 	// PubSubPendingOverflow counts pub/sub Map-Notifies sent once, untracked, because the bound on unacknowledged ones was reached ("pubsub_pending_overflow").
 	PubSubPendingOverflow uint64
+	// SubscriptionsNonceResets counts subscriptions whose xTR acknowledged a request older than its last one (it restarted and lost its nonces): their nonce sequence starts again ("subscriptions_nonce_resets").
+	SubscriptionsNonceResets uint64
 	// Subscriptions is the number of live pub/sub subscriptions.
 	Subscriptions int
 	// PubSubPending is the number of pub/sub Map-Notifies awaiting an ack.
@@ -316,6 +320,7 @@ func (s *Stats) fields() [numCounters]*uint64 {
 		cPubSubGivenUp:             &s.PubSubMapNotifyGivenUp,
 		cPubSubAckAuthFailure:      &s.PubSubAckAuthFailure,
 		cPubSubPendingOverflow:     &s.PubSubPendingOverflow,
+		cSubNonceResets:            &s.SubscriptionsNonceResets,
 	}
 }
 
