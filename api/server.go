@@ -61,6 +61,7 @@ func routeTable() []route {
 		{http.MethodGet, "/v1/registrations", (*Server).registrations},
 		{http.MethodGet, "/v1/map-cache", (*Server).mapCache},
 		{http.MethodGet, "/v1/etr", (*Server).etr},
+		{http.MethodGet, "/v1/subscriptions", (*Server).subscriptions},
 		{http.MethodGet, "/v1/sync/status", (*Server).syncStatus},
 		{http.MethodGet, "/v1/sync/peers", (*Server).syncPeers},
 		{http.MethodGet, "/v1/failover", (*Server).failover},

@@ -13,6 +13,7 @@
 //	GET  /v1/registrations   []Registration
 //	GET  /v1/map-cache       []MapCacheEntry
 //	GET  /v1/etr             ETRStatus (daemons that implement ETRBackend)
+//	GET  /v1/subscriptions   Subscriptions (daemons that implement PubSubBackend)
 //	GET  /v1/sync/status     SyncStatus (daemons that implement SyncBackend)
 //	GET  /v1/sync/peers      []SyncPeer (the same, peers only)
 //	GET  /v1/failover        FailoverStatus (xTRs, see FailoverBackend)
@@ -192,6 +193,7 @@ const (
 	SourceMapReply = "map-reply" // learned from a Map-Reply
 	SourceStatic   = "static"    // configured
 	SourceSync     = "sync"      // learned from a peer of the synchronization set
+	SourcePubSub   = "pubsub"    // published by a Map-Server (RFC 9437 Map-Notify)
 )
 
 // MapCacheEntry is one entry of an ITR's map-cache.

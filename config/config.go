@@ -70,6 +70,21 @@ type MapServer struct {
 	MapNotifyRetransmit time.Duration `toml:"map-notify-retransmit" default:"'1s'" doc:"Interval between retransmissions of a Map-Notify that has not been acknowledged with a Map-Notify-Ack."`
 	MapNotifyRetries    int           `toml:"map-notify-retries" default:"3" doc:"How many times an unacknowledged Map-Notify is retransmitted before giving up (0: sent once)."`
 	Sites               []Site        `toml:"site" id:"name" doc:"The LISP sites allowed to register: one [[map-server.site]] table each."`
+	PubSub              PubSub        `toml:"pubsub" doc:"Publish/subscribe (RFC 9437): ITRs subscribe to the mappings they ask for, and the Map-Server sends them every change at once in Map-Notifies instead of letting them wait for the TTL or an SMR."`
+}
+
+// PubSub is the [map-server.pubsub] table. Its keys need a restart: the
+// Map-Server's subscriptions are sized and keyed when it starts.
+type PubSub struct {
+	Enabled           bool          `toml:"enabled" default:"false" reload:"restart" doc:"Accept subscriptions: a Map-Request whose record has the N bit (and the I bit with the ITR's xTR-ID) is answered with a Map-Notify carrying the mapping, and every later change of that mapping (new locators, withdrawn, expired) is sent the same way to the subscriber until the subscription expires. Off: the N bit is ignored and such Map-Requests are answered like any other."`
+	AuthenticationKey Secret        `toml:"authentication-key" default:"''" reload:"restart" doc:"The pre-shared pub/sub key (RFC 9437 Section 7.1) that signs the Map-Notifies sent to subscribers and authenticates their Map-Notify-Acks: the same as the ITRs' itr.pubsub-key. Use a key of its own, not a site's authentication-key. Required when enabled, unless unauthenticated."`
+	KeyID             uint8         `toml:"key-id" default:"0" reload:"restart" doc:"The 8-bit Key ID of the pub/sub Map-Notifies (the ITRs' itr.pubsub-key-id)."`
+	Algorithm         Algorithm     `toml:"algorithm" default:"'hmac-sha-256'" reload:"restart" doc:"Authentication algorithm of the pub/sub Map-Notifies and Map-Notify-Acks: \"hmac-sha-1\", \"hmac-sha-256\" or \"hmac-sha-256-hkdf\" (the ITRs' itr.pubsub-algorithm)."`
+	Unauthenticated   bool          `toml:"unauthenticated" default:"false" reload:"restart" doc:"Send the pub/sub Map-Notifies unsigned (Algorithm ID 0) and accept unsigned Map-Notify-Acks, for lispers.net's xTRs, which neither sign nor check. Anyone who can send a Map-Request can then subscribe any address, and have Map-Notifies sent to any address: use it on closed networks only."`
+	MaxSubscriptions  int           `toml:"max-subscriptions" default:"1000000" reload:"restart" doc:"Most subscriptions the Map-Server holds; beyond, a subscribing Map-Request is answered as if it did not subscribe (and counted). 1..2147483647."`
+	MaxPerITR         int           `toml:"max-per-itr" default:"10000" reload:"restart" doc:"Most subscriptions whose Map-Notifies go to one ITR address, so that a flood of subscriptions from one source cannot take them all; beyond, the same as max-subscriptions. 1..2147483647."`
+	NegativeTTL       time.Duration `toml:"negative-ttl" default:"'15m'" reload:"restart" doc:"Lifetime of a subscription to an EID that no ETR registered (RFC 9437 Section 5 recommends 15 minutes) and Record TTL of its negative record; a subscription to a registered mapping lives for the mapping's Record TTL (at most 24 hours). Every subscribing Map-Request renews it. A whole number of minutes."`
+	MaxPending        int           `toml:"max-pending" default:"200000" reload:"restart" doc:"Most pub/sub Map-Notifies awaiting their Map-Notify-Ack (each is retransmitted every map-notify-retransmit, map-notify-retries times); beyond, a Map-Notify is sent once and not retransmitted. 1..2147483647."`
 }
 
 // Site is one [[map-server.site]] table.

@@ -93,6 +93,10 @@ func TestDefaultsFilled(t *testing.T) {
 			RegistrationTimeout: 3 * time.Minute,
 			MapNotifyRetransmit: time.Second,
 			MapNotifyRetries:    3,
+			PubSub: PubSub{
+				Algorithm: AlgHMACSHA256, MaxSubscriptions: 1_000_000, MaxPerITR: 10_000,
+				NegativeTTL: 15 * time.Minute, MaxPending: 200_000,
+			},
 		},
 		MapResolver: &MapResolver{
 			MapServers:      []MapServerRef{{Local: true}},

@@ -108,7 +108,11 @@ func TestDiffSections(t *testing.T) {
 	if !reflect.DeepEqual(ch.Changed, wantChanged) {
 		t.Errorf("Changed = %v\nwant %v", ch.Changed, wantChanged)
 	}
-	if !reflect.DeepEqual(ch.RestartRequired, []string{"daemon.roles"}) {
+	// The pub/sub keys of the removed map-server need a restart, as the
+	// role does.
+	wantRestart := []string{"daemon.roles", "map-server.pubsub.algorithm", "map-server.pubsub.max-subscriptions",
+		"map-server.pubsub.max-per-itr", "map-server.pubsub.negative-ttl", "map-server.pubsub.max-pending"}
+	if !reflect.DeepEqual(ch.RestartRequired, wantRestart) {
 		t.Errorf("RestartRequired = %v", ch.RestartRequired)
 	}
 	// nil configs do not panic.

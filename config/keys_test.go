@@ -102,18 +102,19 @@ func TestDefaultsMatchKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	values := map[string]reflect.Value{
-		"daemon":          reflect.ValueOf(c.Daemon),
-		"control":         reflect.ValueOf(c.Control),
-		"map-server":      reflect.ValueOf(*c.MapServer),
-		"map-server.site": reflect.ValueOf(c.MapServer.Sites[0]),
-		"map-resolver":    reflect.ValueOf(*c.MapResolver),
-		"dataplane":       reflect.ValueOf(*c.Dataplane),
-		"itr":             reflect.ValueOf(*c.ITR),
-		"etr":             reflect.ValueOf(*c.ETR),
-		"etr.map-server":  reflect.ValueOf(c.ETR.MapServers[0]),
-		"etr.eid.rlocs":   reflect.ValueOf(c.ETR.EIDs[0].RLOCs[0]),
-		"sync":            reflect.ValueOf(*c.Sync),
-		"failover":        reflect.ValueOf(c.Failover),
+		"daemon":            reflect.ValueOf(c.Daemon),
+		"control":           reflect.ValueOf(c.Control),
+		"map-server":        reflect.ValueOf(*c.MapServer),
+		"map-server.site":   reflect.ValueOf(c.MapServer.Sites[0]),
+		"map-server.pubsub": reflect.ValueOf(c.MapServer.PubSub),
+		"map-resolver":      reflect.ValueOf(*c.MapResolver),
+		"dataplane":         reflect.ValueOf(*c.Dataplane),
+		"itr":               reflect.ValueOf(*c.ITR),
+		"etr":               reflect.ValueOf(*c.ETR),
+		"etr.map-server":    reflect.ValueOf(c.ETR.MapServers[0]),
+		"etr.eid.rlocs":     reflect.ValueOf(c.ETR.EIDs[0].RLOCs[0]),
+		"sync":              reflect.ValueOf(*c.Sync),
+		"failover":          reflect.ValueOf(c.Failover),
 	}
 	checked := 0
 	for _, k := range Keys() {

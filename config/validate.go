@@ -91,6 +91,7 @@ func validateMapServer(ms *MapServer, d *decoder) {
 		d.errorf("map-server.map-notify-retries", "map-server.map-notify-retries", strconv.Itoa(n),
 			"out of range 0..%d", maxMapNotifyRetries)
 	}
+	validatePubSub(&ms.PubSub, d)
 	names := map[string]int{}
 	type owned struct {
 		p    EIDPrefix
@@ -144,6 +145,19 @@ func validateMapServer(ms *MapServer, d *decoder) {
 		}
 		open = append(open, cur)
 	}
+}
+
+// validatePubSub checks the [map-server.pubsub] table.
+func validatePubSub(ps *PubSub, d *decoder) {
+	const t = "map-server.pubsub"
+	if ps.Enabled && ps.AuthenticationKey == "" && !ps.Unauthenticated {
+		d.errorf(t+".authentication-key", t+".enabled", "",
+			"must be set when %s.enabled is true: subscribers' Map-Notifies are signed with it (or set %s.unauthenticated = true for xTRs that neither sign nor check, such as lispers.net's)", t, t)
+	}
+	intRange(d, t+".max-subscriptions", ps.MaxSubscriptions, 1, math.MaxInt32)
+	intRange(d, t+".max-per-itr", ps.MaxPerITR, 1, math.MaxInt32)
+	intRange(d, t+".max-pending", ps.MaxPending, 1, math.MaxInt32)
+	ttlMinutes(d, t+".negative-ttl", ps.NegativeTTL)
 }
 
 func validateMapResolver(c *Config, d *decoder) {

@@ -42,7 +42,7 @@ func validateXTR(c *Config, d *decoder) {
 		validateDataplane(c.Dataplane, d)
 	}
 	if c.ITR != nil {
-		validateITR(c.ITR, d)
+		validateITR(c, d)
 	}
 	if c.ETR != nil {
 		validateETR(c, d)
@@ -115,7 +115,8 @@ func validateDataplane(dp *Dataplane, d *decoder) {
 	}
 }
 
-func validateITR(it *ITR, d *decoder) {
+func validateITR(c *Config, d *decoder) {
+	it := c.ITR
 	if len(it.MapResolvers) == 0 {
 		d.errorf("itr.map-resolvers", "itr.map-resolvers", "[]", "must list at least one Map-Resolver")
 	}
@@ -141,6 +142,36 @@ func validateITR(it *ITR, d *decoder) {
 	}
 	intRange(d, "itr.rloc-probe-count", it.RLOCProbeCount, 1, maxProbeCount)
 	intRange(d, "itr.map-cache-size", it.MapCacheSize, 1, 1<<30)
+	validateSubscribe(c, d)
+}
+
+// validateSubscribe checks the pub/sub keys of [itr].
+func validateSubscribe(c *Config, d *decoder) {
+	it := c.ITR
+	if it.Subscribe && it.PubSubKey == "" && !it.PubSubUnauthenticated {
+		d.errorf("itr.pubsub-key", "itr.subscribe", "",
+			"must be set when itr.subscribe is true: the Map-Server's Map-Notifies are authenticated with it (or set itr.pubsub-unauthenticated = true for a Map-Server that neither signs nor checks, such as lispers.net's)")
+	}
+	if v := it.SubscribeRefresh; v < time.Second {
+		d.errorf("itr.subscribe-refresh", "itr.subscribe-refresh", strconv.Quote(v.String()), "must be at least 1s")
+	}
+	// One xTR, one xTR-ID: with the etr role the ITR subscribes with the
+	// ETR's.
+	if c.ETR == nil || !c.HasRole(RoleETR) {
+		return
+	}
+	if it.XTRID != (XTRID{}) && it.XTRID != c.ETR.XTRID {
+		etrID := strconv.Quote(c.ETR.XTRID.String())
+		if c.ETR.XTRID == (XTRID{}) {
+			etrID = "empty: a random one"
+		}
+		d.errorf("itr.xtr-id", "itr.xtr-id", strconv.Quote(it.XTRID.String()),
+			"differs from etr.xtr-id (%s): with the etr role the ITR subscribes with the ETR's xTR-ID (one xTR, one xTR-ID); remove itr.xtr-id", etrID)
+	}
+	if it.SiteID != 0 && it.SiteID != c.ETR.SiteID {
+		d.errorf("itr.site-id", "itr.site-id", strconv.FormatUint(it.SiteID, 10),
+			"differs from etr.site-id (%d): with the etr role the ITR sends the ETR's site-ID; remove itr.site-id", c.ETR.SiteID)
+	}
 }
 
 func validateETR(c *Config, d *decoder) {

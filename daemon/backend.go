@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"time"
@@ -94,4 +95,52 @@ func (d *Daemon) SetLogLevel(ctx context.Context, level string) error {
 	d.level.Set(l)
 	d.log.Log(ctx, max(l, slog.LevelInfo), "log level changed", "from", config.LogLevelName(old), "to", config.LogLevelName(l))
 	return nil
+}
+
+// The Daemon answers GET /v1/subscriptions.
+var _ api.PubSubBackend = (*Daemon)(nil)
+
+// Subscriptions implements api.PubSubBackend: the publish/subscribe
+// subscriptions the Map-Server holds (ms role) and the ITR's own (itr
+// role); ErrUnavailable when the daemon plays neither role.
+func (d *Daemon) Subscriptions(ctx context.Context) (api.Subscriptions, error) {
+	var out api.Subscriptions
+	ms := d.ms != nil && d.Config().HasRole(config.RoleMapServer)
+	if !ms && d.x.itr == nil {
+		return out, api.WithKind(api.ErrUnavailable, errors.New("this daemon plays neither the ms nor the itr role, so it has no subscriptions"))
+	}
+	if ms {
+		views := d.ms.Subscriptions()
+		out.MapServer = make([]api.MapServerSubscription, 0, len(views))
+		for _, v := range views {
+			out.MapServer = append(out.MapServer, api.MapServerSubscription{
+				InstanceID: v.InstanceID,
+				Prefix:     v.Prefix,
+				XTRID:      api.XTRID(v.XTRID),
+				SiteID:     v.SiteID,
+				ITR:        v.ITR,
+				Confirmed:  v.Confirmed,
+				Negative:   v.Negative,
+				Nonce:      api.Nonce(v.Nonce),
+				Expires:    v.Expires,
+				Pending:    v.Pending,
+			})
+		}
+	}
+	if d.x.itr != nil {
+		subs := d.x.itr.Subscriptions()
+		out.ITR = make([]api.ITRSubscription, 0, len(subs))
+		for _, s := range subs {
+			out.ITR = append(out.ITR, api.ITRSubscription{
+				InstanceID: s.InstanceID,
+				Prefix:     s.Prefix,
+				MapServer:  s.MapServer,
+				Nonce:      api.Nonce(s.Nonce),
+				Subscribed: s.Subscribed,
+				LastNotify: s.LastNotify,
+				Notifies:   s.Notifies,
+			})
+		}
+	}
+	return out, nil
 }

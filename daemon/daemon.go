@@ -290,6 +290,12 @@ func (d *Daemon) apply(old, next *config.Config) error {
 		next.Daemon.Roles = old.Daemon.Roles
 		next.Daemon.APISocket = old.Daemon.APISocket
 		next.Daemon.LogFormat = old.Daemon.LogFormat
+		// The Map-Server's pub/sub settings are fixed at start.
+		if old.MapServer != nil && next.MapServer != nil && next.MapServer.PubSub != old.MapServer.PubSub {
+			ms := *next.MapServer
+			ms.PubSub = old.MapServer.PubSub
+			next.MapServer = &ms
+		}
 	}
 	xc, err := d.prepareXTR(old, next) // xtr.go
 	if err != nil {
@@ -360,6 +366,18 @@ func mapServerConfig(cfg *config.Config) (mapserver.Config, error) {
 				})
 			}
 			c.Sites = append(c.Sites, site)
+		}
+		ps := ms.PubSub
+		c.PubSub = mapserver.PubSubConfig{
+			Enabled:          ps.Enabled,
+			Key:              []byte(ps.AuthenticationKey),
+			KeyID:            ps.KeyID,
+			Algorithm:        wire.AlgorithmID(ps.Algorithm), // same numbering
+			Unauthenticated:  ps.Unauthenticated,
+			MaxSubscriptions: ps.MaxSubscriptions,
+			MaxPerITR:        ps.MaxPerITR,
+			NegativeTTL:      ps.NegativeTTL,
+			MaxPending:       ps.MaxPending,
 		}
 	}
 	if mr := cfg.MapResolver; mr != nil && c.MapResolver {

@@ -8,11 +8,23 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lispd/lispd/config"
 )
 
 // statsCollector exports the daemon's counters (the same ones `lispctl
-// status` shows) as Prometheus counters named lispd_<component>_<name>_total.
+// status` shows) as Prometheus counters named lispd_<component>_<name>_total,
+// and the Map-Server's pub/sub levels as gauges (msSubscriptions,
+// msPubSubPending).
 type statsCollector struct{ d *Daemon }
+
+// The Map-Server's gauges: levels, not counts.
+var (
+	msSubscriptions = prometheus.NewDesc("lispd_mapserver_subscriptions",
+		"Publish/subscribe subscriptions the Map-Server holds (see docs/metrics.md).", nil, nil)
+	msPubSubPending = prometheus.NewDesc("lispd_mapserver_pubsub_pending",
+		"Pub/sub Map-Notifies awaiting their Map-Notify-Ack (see docs/metrics.md).", nil, nil)
+)
 
 // Describe implements prometheus.Collector. The set of counters is fixed per
 // build, but it is sent unchecked (no descriptors) so new counters need no
@@ -26,6 +38,11 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		metric := "lispd_" + strings.ReplaceAll(name, "-", "_") + "_total"
 		desc := prometheus.NewDesc(metric, "lispd counter "+name+" (see docs/metrics.md).", nil, nil)
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(cs[name]))
+	}
+	if ms := c.d.ms; ms != nil && c.d.Config().HasRole(config.RoleMapServer) {
+		st := ms.Stats()
+		ch <- prometheus.MustNewConstMetric(msSubscriptions, prometheus.GaugeValue, float64(st.Subscriptions))
+		ch <- prometheus.MustNewConstMetric(msPubSubPending, prometheus.GaugeValue, float64(st.PubSubPending))
 	}
 }
 

@@ -36,17 +36,8 @@ type xtrRoles struct {
 }
 
 // newXTR builds the ITR and ETR the config asks for. It opens nothing.
+// The ETR comes first: an ITR next to it subscribes with its xTR-ID.
 func (d *Daemon) newXTR(cfg *config.Config) error {
-	if cfg.HasRole(config.RoleITR) {
-		icfg, err := itrConfig(cfg, controlPort(cfg.Control.Listen), 0, false)
-		if err != nil {
-			return err
-		}
-		icfg.Logger = d.log.With("component", "itr")
-		if d.x.itr, err = xtr.NewITR(icfg, d.control); err != nil {
-			return fmt.Errorf("daemon: itr: %w", err)
-		}
-	}
 	if cfg.HasRole(config.RoleETR) {
 		ecfg, err := etrConfig(cfg)
 		if err != nil {
@@ -55,6 +46,17 @@ func (d *Daemon) newXTR(cfg *config.Config) error {
 		ecfg.Logger = d.log.With("component", "etr")
 		if d.x.etr, err = xtr.NewETR(ecfg, d.control); err != nil {
 			return fmt.Errorf("daemon: etr: %w", err)
+		}
+	}
+	if cfg.HasRole(config.RoleITR) {
+		icfg, err := itrConfig(cfg, controlPort(cfg.Control.Listen), 0, false)
+		if err != nil {
+			return err
+		}
+		d.shareXTRID(&icfg)
+		icfg.Logger = d.log.With("component", "itr")
+		if d.x.itr, err = xtr.NewITR(icfg, d.control); err != nil {
+			return fmt.Errorf("daemon: itr: %w", err)
 		}
 	}
 	if d.x.itr != nil && d.x.etr != nil {
@@ -75,9 +77,20 @@ func controlPort(addrs []netip.AddrPort) uint16 {
 	return addrs[0].Port()
 }
 
+// shareXTRID gives the ITR the ETR's xTR-ID when the daemon plays both
+// roles: one xTR has one xTR-ID, the one it registers with (etr.xtr-id, or
+// the ETR's random one), whether it registers or subscribes.
+func (d *Daemon) shareXTRID(c *xtr.ITRConfig) {
+	if d.x.etr != nil {
+		c.XTRID, c.SiteID = d.x.etr.XTRID(), d.x.etr.SiteID()
+	}
+}
+
 // itrConfig maps the config file onto xtr.ITRConfig. keepRefresh keeps the
 // refresh window in force (refresh), which the synchronization set may have
-// changed at run time, instead of the file's.
+// changed at run time, instead of the file's. With the etr role the xTR-ID
+// and site-ID are the ETR's (see shareXTRID); else itr.xtr-id (zero: the
+// ITR's random one) and itr.site-id.
 func itrConfig(cfg *config.Config, port uint16, refresh time.Duration, keepRefresh bool) (xtr.ITRConfig, error) {
 	it, dp := cfg.ITR, cfg.Dataplane
 	if it == nil || dp == nil {
@@ -97,6 +110,18 @@ func itrConfig(cfg *config.Config, port uint16, refresh time.Duration, keepRefre
 		RLOCProbeMisses:     it.RLOCProbeCount,
 		RefreshIfUsedWithin: it.RefreshIfUsedWithin,
 		MapCacheSize:        it.MapCacheSize,
+
+		Subscribe:             it.Subscribe,
+		SubscribeRefresh:      it.SubscribeRefresh,
+		XTRID:                 wire.XTRID(it.XTRID),
+		SiteID:                it.SiteID,
+		PubSubKey:             []byte(it.PubSubKey),
+		PubSubKeyID:           it.PubSubKeyID,
+		PubSubAlgorithm:       wire.AlgorithmID(it.PubSubAlgorithm), // same numbering
+		PubSubUnauthenticated: it.PubSubUnauthenticated,
+	}
+	if e := cfg.ETR; e != nil && cfg.HasRole(config.RoleETR) {
+		c.XTRID, c.SiteID = wire.XTRID(e.XTRID), e.SiteID
 	}
 	if it.MapRequestRetries == 0 {
 		c.MapRequestRetries = -1 // sent once
@@ -306,7 +331,8 @@ func (d *Daemon) controlHandler(out mapserver.Sender) func(pkt []byte, from neti
 // type and flags in its first byte (each role parses the message itself):
 //
 //	Map-Reply                       ITR (answers and RLOC-probe replies)
-//	Map-Notify                      ETR
+//	Map-Notify the ITR owns         ITR (pub/sub: see xtr.ITR.OwnsNotify)
+//	other Map-Notify                ETR, else ITR
 //	Map-Request with S (SMR)        ITR
 //	Map-Request with P (probe)      ETR
 //	other Map-Request               Map-Server, else ETR
@@ -330,8 +356,17 @@ func (d *Daemon) dispatch(pkt []byte, from netip.AddrPort, local netip.Addr, ms 
 			return
 		}
 	case wire.TypeMapNotify:
-		if etr != nil {
+		// A Map-Notify is the ETR's (acknowledging its Map-Registers)
+		// unless the ITR says it is a pub/sub one of its subscriptions.
+		switch {
+		case itr != nil && itr.OwnsNotify(pkt):
+			itr.HandlePacket(pkt, from, local)
+			return
+		case etr != nil:
 			etr.HandlePacket(pkt, from, local)
+			return
+		case itr != nil:
+			itr.HandlePacket(pkt, from, local)
 			return
 		}
 	case wire.TypeMapRequest:
@@ -441,16 +476,18 @@ func (d *Daemon) runningControlPort(next *config.Config) uint16 {
 }
 
 // applyXTR applies configurations prepareXTR validated. The ETR publishes
-// its new database, re-registers, and sends SMRs for changed prefixes.
+// its new database, re-registers, and sends SMRs for changed prefixes; the
+// ITR then takes its xTR-ID (see shareXTRID).
 func (d *Daemon) applyXTR(x xtrConfigs) error {
-	if x.itr != nil {
-		if err := d.x.itr.SetConfig(*x.itr); err != nil {
-			return fmt.Errorf("daemon: itr: %w", err)
-		}
-	}
 	if x.etr != nil {
 		if err := d.x.etr.SetConfig(*x.etr); err != nil {
 			return fmt.Errorf("daemon: etr: %w", err)
+		}
+	}
+	if x.itr != nil {
+		d.shareXTRID(x.itr)
+		if err := d.x.itr.SetConfig(*x.itr); err != nil {
+			return fmt.Errorf("daemon: itr: %w", err)
 		}
 	}
 	return nil

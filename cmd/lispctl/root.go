@@ -125,6 +125,7 @@ Exit status, for scripts:
 
 	addStatusCommand(root)
 	addRegistrationsCommands(root, a)
+	addSubscriptionsCommands(root, a)
 	addMapCacheCommands(root, a)
 	addReloadCommand(root)
 	addLogLevelCommand(root)
