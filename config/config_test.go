@@ -105,7 +105,7 @@ func TestDefaultsFilled(t *testing.T) {
 		},
 		Failover: Failover{
 			Enabled: true, WatchInterfaces: []string{}, HeartbeatInterval: 200 * time.Millisecond,
-			DeadAfter: time.Second, DrainQuiet: time.Second, DrainTimeout: 30 * time.Second,
+			DeadAfter: time.Second, DrainQuiet: time.Second, DrainTimeout: 30 * time.Second, SolicitMapRequests: true,
 		},
 	}
 	if !reflect.DeepEqual(c, want) {

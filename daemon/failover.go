@@ -386,7 +386,10 @@ func (d *Daemon) reconcile() {
 		}
 	}
 	remote := e.RemoteITRs(smrWindow)
-	if changed {
+	if changed && !f.cfg.SolicitMapRequests {
+		d.log.Info("failover: the site's locators changed; no SMRs (failover.solicit-map-requests is off)", "withdrawn", len(want))
+	}
+	if changed && f.cfg.SolicitMapRequests {
 		targets := make([]xtr.SMRTarget, 0, len(remote))
 		for _, r := range remote {
 			targets = append(targets, xtr.SMRTarget{RLOC: r.RLOC, InstanceID: r.InstanceID, EID: r.EID})
