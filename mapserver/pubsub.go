@@ -830,12 +830,18 @@ func (s *Server) retransmitPubSub(now time.Time) time.Time {
 			continue
 		}
 		// RFC 9437 section 5: a subscription whose Map-Notifies are not
-		// acknowledged may be removed; tell the subscriber once.
-		var inner wire.Address
-		rec := eidRecord(p.sub.prefix.InstanceID, p.sub.prefix.Prefix, &inner)
-		rec.Action = wire.DropAuthFailure
-		if msg, err := s.pubsubMessage(p.nonce, []wire.EIDRecord{rec}); err == nil {
-			notice = append(notice, out{msg, sub.target()})
+		// acknowledged may be removed; tell the subscriber once. One that
+		// never acknowledged anything is removed silently: nothing says
+		// the address it named subscribed at all (and an implementation
+		// that does not check the key, as lispers.net's, would install the
+		// notice's empty locator-set).
+		if sub.flags&subConfirmed != 0 {
+			var inner wire.Address
+			rec := eidRecord(p.sub.prefix.InstanceID, p.sub.prefix.Prefix, &inner)
+			rec.Action = wire.DropAuthFailure
+			if msg, err := s.pubsubMessage(p.nonce, []wire.EIDRecord{rec}); err == nil {
+				notice = append(notice, out{msg, sub.target()})
+			}
 		}
 		t.remove(p.sub.prefix, g, i)
 		s.ctr.inc(cSubRemovedUnacked)

@@ -220,8 +220,9 @@ func TestPubSubForwardedAndNegative(t *testing.T) {
 	}
 }
 
-// TestPubSubNeverAcked: an ITR that never acks gets the retransmissions,
-// then one removal notice, and its subscription is gone.
+// TestPubSubNeverAcked: an ITR that never acks its confirmation gets the
+// retransmissions and is then forgotten, silently; one that stops acking
+// publications is forgotten and told once (no locators, action 5).
 func TestPubSubNeverAcked(t *testing.T) {
 	s, out, clk := newPubSubServer(t, nil)
 	s.HandlePacket(siteARegister(t, 1, true, false, loc("192.0.2.1")), ap("192.0.2.1:4342"), netip.Addr{})
@@ -237,15 +238,35 @@ func TestPubSubNeverAcked(t *testing.T) {
 	}
 	clk.Advance(DefaultNotifyInterval)
 	s.runTimers(clk.Now())
-	n, _ := notifyTo(t, out, itr)
-	if _, r := onlyRecord(t, n); r.Action != wire.DropAuthFailure || len(r.Locators) != 0 || n.Nonce != 5 {
-		t.Fatalf("removal notice %+v nonce %d", r, n.Nonce)
+	if p := out.take(); len(p) != 0 {
+		t.Fatalf("%d datagrams to a subscriber that never acknowledged", len(p))
 	}
 	if v := s.Subscriptions(); len(v) != 0 {
 		t.Fatalf("subscription kept: %+v", v)
 	}
 	st := s.Stats()
 	if st.SubscriptionsRemovedUnacked != 1 || st.PubSubMapNotifyGivenUp != 1 || st.Subscriptions != 0 || st.PubSubPending != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	// Confirmed, then silent: the publication is retried, then the notice.
+	s.HandlePacket(subscribeReq(t, itr, "10.1.1.9/32", 6, subXTR1), ap("192.0.2.100:4342"), netip.Addr{})
+	_, raw := notifyTo(t, out, itr)
+	s.HandlePacket(ackFor(t, raw, pubsubKey), itr, netip.Addr{})
+	s.HandlePacket(siteARegister(t, 2, true, false, loc("192.0.2.9")), ap("192.0.2.1:4342"), netip.Addr{})
+	n, _ := notifyTo(t, out, itr)
+	for k := 0; k < DefaultNotifyRetries; k++ {
+		clk.Advance(DefaultNotifyInterval)
+		s.runTimers(clk.Now())
+		notifyTo(t, out, itr)
+	}
+	clk.Advance(DefaultNotifyInterval)
+	s.runTimers(clk.Now())
+	notice, _ := notifyTo(t, out, itr)
+	if _, r := onlyRecord(t, notice); r.Action != wire.DropAuthFailure || len(r.Locators) != 0 || notice.Nonce != n.Nonce {
+		t.Fatalf("removal notice %+v nonce %d, want %d", r, notice.Nonce, n.Nonce)
+	}
+	if st := s.Stats(); st.SubscriptionsRemovedUnacked != 2 || st.Subscriptions != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 	clk.Advance(time.Hour)
