@@ -179,14 +179,15 @@ func (s *subscription) nextNonce() uint64 {
 	return s.pubNonce
 }
 
-// subGroup holds the subscriptions of one EID-prefix.
-type subGroup struct {
-	subs []subscription
-}
+// subGroup holds the subscriptions of one EID-prefix, stored by value in
+// the prefix table (no allocation of its own: a million subscriptions to as
+// many prefixes cost a slice of one each). Elements are updated in place
+// through the slice; a change of length is stored back.
+type subGroup []subscription
 
-func (g *subGroup) find(x wire.XTRID) int {
-	for i := range g.subs {
-		if g.subs[i].xtr == x {
+func (g subGroup) find(x wire.XTRID) int {
+	for i := range g {
+		if g[i].xtr == x {
 			return i
 		}
 	}
@@ -232,7 +233,7 @@ type topicKey struct {
 // subscriptions is the Map-Server's pub/sub state, guarded by mu.
 type subscriptions struct {
 	mu       sync.Mutex
-	byIID    map[uint32]*bart.Table[*subGroup]
+	byIID    map[uint32]*bart.Table[subGroup]
 	count    int
 	perITR   map[netip.Addr]int32
 	pending  map[uint64][]*pubPending // by nonce
@@ -241,11 +242,19 @@ type subscriptions struct {
 	// confirming holds the pending confirmation of each subscription.
 	confirming map[subID]*pubPending
 	nextSweep  time.Time
+	// nextDue is no later than the earliest due time of a pending
+	// Map-Notify (zero: none pending), so that a wake-up with nothing
+	// due does not walk them all.
+	nextDue time.Time
+	// pendingHigh is the most Map-Notifies pending at once since the
+	// pending tables were last made: Go maps do not shrink, so once a
+	// burst (a mass subscription) is acknowledged they are made anew.
+	pendingHigh int
 }
 
 func newSubscriptions() subscriptions {
 	return subscriptions{
-		byIID:      make(map[uint32]*bart.Table[*subGroup]),
+		byIID:      make(map[uint32]*bart.Table[subGroup]),
 		perITR:     make(map[netip.Addr]int32),
 		pending:    make(map[uint64][]*pubPending),
 		byTopic:    make(map[topicKey]*pubPending),
@@ -254,7 +263,7 @@ func newSubscriptions() subscriptions {
 }
 
 // get returns the subscription id, or nil. mu is held.
-func (t *subscriptions) get(id subID) (*subGroup, int) {
+func (t *subscriptions) get(id subID) (subGroup, int) {
 	tbl := t.byIID[id.prefix.InstanceID]
 	if tbl == nil {
 		return nil, -1
@@ -267,24 +276,26 @@ func (t *subscriptions) get(id subID) (*subGroup, int) {
 }
 
 // remove deletes subscription i of group g (prefix p). mu is held.
-func (t *subscriptions) remove(p EIDPrefix, g *subGroup, i int) {
-	a := g.subs[i].target().Addr()
+func (t *subscriptions) remove(p EIDPrefix, g subGroup, i int) {
+	a := g[i].target().Addr()
 	if n := t.perITR[a] - 1; n > 0 {
 		t.perITR[a] = n
 	} else {
 		delete(t.perITR, a)
 	}
-	last := len(g.subs) - 1
-	g.subs[i] = g.subs[last]
-	g.subs[last] = subscription{}
-	g.subs = g.subs[:last]
+	last := len(g) - 1
+	g[i] = g[last]
+	g[last] = subscription{}
+	g = g[:last]
 	t.count--
-	if len(g.subs) == 0 {
-		tbl := t.byIID[p.InstanceID]
-		tbl.Delete(p.Prefix)
-		if tbl.Size() == 0 {
-			delete(t.byIID, p.InstanceID)
-		}
+	tbl := t.byIID[p.InstanceID]
+	if len(g) > 0 {
+		tbl.Insert(p.Prefix, g)
+		return
+	}
+	tbl.Delete(p.Prefix)
+	if tbl.Size() == 0 {
+		delete(t.byIID, p.InstanceID)
 	}
 }
 
@@ -292,6 +303,10 @@ func (t *subscriptions) remove(p EIDPrefix, g *subGroup, i int) {
 func (t *subscriptions) addPending(p *pubPending) {
 	t.pending[p.nonce] = append(t.pending[p.nonce], p)
 	t.npending++
+	t.pendingHigh = max(t.pendingHigh, t.npending)
+	if t.nextDue.IsZero() || p.due.Before(t.nextDue) {
+		t.nextDue = p.due
+	}
 	switch p.kind {
 	case pubPublish:
 		k := topicKey{sub: p.sub, topic: p.topic}
@@ -333,7 +348,17 @@ func (t *subscriptions) dropPending(p *pubPending) {
 			delete(t.confirming, p.sub)
 		}
 	}
+	if t.npending == 0 && t.pendingHigh > shrinkPendingAbove {
+		t.pending = make(map[uint64][]*pubPending)
+		t.byTopic = make(map[topicKey]*pubPending)
+		t.confirming = make(map[subID]*pubPending)
+		t.pendingHigh = 0
+	}
 }
+
+// shrinkPendingAbove is the burst of pending Map-Notifies after which the
+// emptied tables are made anew.
+const shrinkPendingAbove = 4096
 
 // subscribing reports whether r asks for a subscription this server takes.
 func (s *Server) subscribing(r *request) bool {
@@ -430,7 +455,7 @@ func (s *Server) subscribe(r *request, iid uint32, prefix netip.Prefix, negative
 	}
 	g, i := t.get(id)
 	if i >= 0 {
-		sub := &g.subs[i]
+		sub := &g[i]
 		if nonce == sub.reqNonce && sub.flags&subConfirmed != 0 && sub.target() == to {
 			// A retransmitted request: confirm again, changing nothing.
 			t.mu.Unlock()
@@ -465,14 +490,10 @@ func (s *Server) subscribe(r *request, iid uint32, prefix netip.Prefix, negative
 		}
 		tbl := t.byIID[iid]
 		if tbl == nil {
-			tbl = new(bart.Table[*subGroup])
+			tbl = new(bart.Table[subGroup])
 			t.byIID[iid] = tbl
 		}
 		g, _ = tbl.Get(prefix)
-		if g == nil {
-			g = &subGroup{subs: make([]subscription, 0, 1)}
-			tbl.Insert(prefix, g)
-		}
 		sub := subscription{xtr: id.xtr, siteID: r.req.SiteID}
 		sub.setTarget(to)
 		ttl := negTTLOr(ps.NegativeTTL, negative, rec.RecordTTL)
@@ -480,7 +501,7 @@ func (s *Server) subscribe(r *request, iid uint32, prefix netip.Prefix, negative
 		if negative {
 			sub.flags |= subNegative
 		}
-		g.subs = append(g.subs, sub)
+		tbl.Insert(prefix, append(g, sub))
 		t.count++
 		t.perITR[to.Addr()]++
 		s.ctr.inc(cSubCreated)
@@ -554,7 +575,7 @@ func (s *Server) unsubscribe(r *request, id subID, now time.Time) bool {
 		return true
 	}
 	g, i := t.get(id)
-	if r.req.Nonce <= g.subs[i].reqNonce {
+	if r.req.Nonce <= g[i].reqNonce {
 		t.mu.Unlock()
 		s.ctr.inc(cSubReplays)
 		return true
@@ -613,9 +634,9 @@ func (s *Server) preparePublicationsLocked(jobs []pubJob) []*pubPending {
 			rec = eidRecord(j.prefix.InstanceID, j.prefix.Prefix, &inner)
 		}
 		var tmpl []byte
-		visit := func(p netip.Prefix, g *subGroup) {
-			for k := range g.subs {
-				sub := &g.subs[k]
+		visit := func(p netip.Prefix, g subGroup) {
+			for k := range g {
+				sub := &g[k]
 				if sub.expires < now.UnixNano() {
 					continue
 				}
@@ -721,7 +742,7 @@ func (s *Server) handlePubSubAck(nonce uint64, keyID uint8, alg wire.AlgorithmID
 	if i < 0 {
 		return true
 	}
-	sub := &g.subs[i]
+	sub := &g[i]
 	switch p.kind {
 	case pubConfirm:
 		if p.reqNonce < sub.reqNonce {
@@ -796,11 +817,26 @@ func (s *Server) retransmitPubSub(now time.Time) time.Time {
 	}
 	t := &s.subs
 	t.mu.Lock()
+	if now.Before(t.nextSweep) && (t.nextDue.IsZero() || now.Before(t.nextDue)) {
+		// Nothing due: do not walk the pending Map-Notifies.
+		if !t.nextDue.IsZero() {
+			soonest(t.nextDue)
+		}
+		if t.count > 0 {
+			soonest(t.nextSweep)
+		}
+		t.mu.Unlock()
+		return next
+	}
 	var given []*pubPending
+	t.nextDue = time.Time{}
 	for _, l := range t.pending {
 		for _, p := range l {
 			if p.due.After(now) {
 				soonest(p.due)
+				if t.nextDue.IsZero() || p.due.Before(t.nextDue) {
+					t.nextDue = p.due
+				}
 				continue
 			}
 			if p.sent >= s.cfg.NotifyRetries {
@@ -809,6 +845,9 @@ func (s *Server) retransmitPubSub(now time.Time) time.Time {
 			}
 			p.sent++
 			p.due = now.Add(s.cfg.NotifyInterval)
+			if t.nextDue.IsZero() || p.due.Before(t.nextDue) {
+				t.nextDue = p.due
+			}
 			soonest(p.due)
 			resend = append(resend, out{p.msg, p.target})
 		}
@@ -823,7 +862,7 @@ func (s *Server) retransmitPubSub(now time.Time) time.Time {
 		if i < 0 {
 			continue
 		}
-		sub := &g.subs[i]
+		sub := &g[i]
 		if p.kind == pubConfirm && sub.flags&subConfirmed != 0 {
 			// An unconfirmed change (a new target, a refresh) of a
 			// confirmed subscription: the subscription stays as it was.
@@ -881,9 +920,9 @@ func (s *Server) sweepSubscriptionsLocked(now time.Time) {
 	var dead []victim
 	for iid, tbl := range t.byIID {
 		for p, g := range tbl.All() {
-			for k := range g.subs {
-				if g.subs[k].expires < n {
-					dead = append(dead, victim{EIDPrefix{InstanceID: iid, Prefix: p}, g.subs[k].xtr})
+			for k := range g {
+				if g[k].expires < n {
+					dead = append(dead, victim{EIDPrefix{InstanceID: iid, Prefix: p}, g[k].xtr})
 				}
 			}
 		}
@@ -938,8 +977,8 @@ func (s *Server) Subscriptions() []SubscriptionView {
 	}
 	for iid, tbl := range t.byIID {
 		for p, g := range tbl.All() {
-			for k := range g.subs {
-				sub := &g.subs[k]
+			for k := range g {
+				sub := &g[k]
 				out = append(out, SubscriptionView{
 					InstanceID: iid, Prefix: p, XTRID: sub.xtr, SiteID: sub.siteID, ITR: sub.target(),
 					Confirmed: sub.flags&subConfirmed != 0, Negative: sub.flags&subNegative != 0,
