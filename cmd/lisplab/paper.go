@@ -47,6 +47,16 @@ Failure kinds (--failure):
 Healing (--healing): lispd.toml's [failover] enabled = true (on) or false
 (off: lispd before the healing); both runs each case twice, side by side.
 A drain is part of the healing and runs with healing on only.
+Pub/sub (--pubsub): every run with publish/subscribe (RFC 9437): the
+Map-Server takes subscriptions, every xTR subscribes to the mappings it asks
+for and ignores Locator-Status-Bits, the failover sends no SMRs, and the
+site's ETRs have the Map-Server proxy-reply for them, so that the
+Map-Server's publication of the survivor's re-registration is the only
+way a remote ITR learns that ITR1's RLOC was withdrawn. The remote xTRs'
+counters and map-caches are read too; a table after the checks shows the
+publications, what the remote ITRs installed, that they learned nothing by
+SMR or Locator-Status-Bits, and how long after the failure their map-caches
+showed ITR1's RLOC withdrawn.
 
 Default plan (--tests and --variants, when given, apply to every failure
 kind instead): ` + paper.PlanText() + `;
@@ -75,6 +85,7 @@ exit status is 1 if a relation that must hold did not (see "Checks").`,
   lisplab paper --plot paper.svg
   lisplab paper --failure lan --healing off --tests 1,2 --variants off,naive,smart,gossip
   lisplab paper --failure crash,drain --healing on --json
+  lisplab paper --failure lan,crash,drain --healing on --pubsub
   sudo lisplab paper --netns`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -117,8 +128,13 @@ exit status is 1 if a relation that must hold did not (see "Checks").`,
 				if err := writeJSON(cmd, res); err != nil {
 					return err
 				}
-			} else if err := report.Table(cmd.OutOrStdout(), res); err != nil {
-				return err
+			} else {
+				if err := report.Table(cmd.OutOrStdout(), res); err != nil {
+					return err
+				}
+				if err := paper.WritePubSub(cmd.OutOrStdout(), res); err != nil {
+					return err
+				}
 			}
 			if errors.Is(runErr, paper.ErrChecks) && keepGoingOnChecks {
 				return nil
@@ -136,6 +152,7 @@ exit status is 1 if a relation that must hold did not (see "Checks").`,
 	f.DurationVar(&o.AfterSwitch, "after", paper.DefaultAfterSwitch, "traffic time after the last VRRP switchover (the observation window)")
 	f.DurationVar(&o.VRRPAdvert, "vrrp-advert", paper.DefaultVRRPAdvert, "VRRP advertisement interval (VRRPv3, multiple of 10ms), embedded model and keepalived")
 	f.Int64Var(&o.Seed, "seed", 1, "random seed (failure phase, ping phases)")
+	f.BoolVar(&o.PubSub, "pubsub", false, "publish/subscribe (RFC 9437) on the Map-Server and every xTR, with no SMRs and Locator-Status-Bits ignored: only pub/sub can carry the failover to the remote ITRs")
 	f.BoolVar(&o.Netns, "netns", false, "run real lispd processes in network namespaces with keepalived (root)")
 	f.StringVar(&o.Lispd, "lispd", "", "lispd binary for --netns (default: built with go build)")
 	f.StringVar(&plot, "plot", "", "write the timeline picture to this SVG file")

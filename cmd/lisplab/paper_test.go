@@ -98,3 +98,24 @@ func TestPaperUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPaperPubSub runs a drain with pub/sub through the command line: the
+// pub/sub table follows the checks, with the remote ITRs (named), what the
+// Map-Server published and when they saw ITR1's RLOC withdrawn.
+func TestPaperPubSub(t *testing.T) {
+	args := append([]string{"paper", "--failure", "drain", "--healing", "on", "--tests", "1", "--variants", "smart", "--pubsub"}, paperFastArgs...)
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if code := run(ctx, args, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{"Checks: all", "Pub/sub (RFC 9437)", "RX1, RX2, RX3", "drain    on    1     smart", "3/3"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.Contains(errb.String(), "sync smart, pub/sub") {
+		t.Errorf("stderr lacks the pub/sub run:\n%s", errb.String())
+	}
+}

@@ -61,6 +61,40 @@
 // modes: a priority-100 backup takes over 361 ms after the master's last
 // advertisement (the paper's keepalived defaults took 3.61 s).
 //
+// # Publish/subscribe
+//
+// Options.PubSub (lisplab paper --pubsub) shows that publish/subscribe
+// (RFC 9437) carries the failover to the remote ITRs by itself. Every run
+// then configures the Map-Server with [map-server.pubsub] and every xTR
+// with [itr] subscribe = true and the same pubsub-key, so that each ITR
+// subscribes to the mappings it asks for (the remote ITRs to the site's
+// prefix, on their first return packet). The xTRs also ignore
+// Locator-Status-Bits (itr.ignore-locator-status-bits) and their
+// failover sends no SMRs (failover.solicit-map-requests = false): the two
+// ways a remote ITR learns of a withdrawn RLOC without pub/sub; and the
+// site's xTRs ask the Map-Server to answer for them (etr.proxy-reply),
+// since an ETR that answered a remote ITR's Map-Request itself sends it an
+// SMR on any change of its database (RFC 9301 section 6.1), the failover's
+// withdrawal included. When ITR1
+// fails and the survivor (or ITR1 itself, on a lan failure or a drain)
+// re-registers the site's mapping with ITR1's RLOC at priority 255, the
+// Map-Server's publication of it is all that can move the remote ITRs.
+//
+// The remote xTRs are measured as the site's are, through their API: their
+// counters at the start of traffic, just before the failure and at the
+// end (RunResult.Remotes), and, from just before the failure until each
+// shows it, their map-caches every RemotePoll, for the time from the
+// failure to ITR1's RLOC withdrawn there (the install time of the mapping
+// that showed it, when installed since the previous reading). With the healing on, a pub/sub
+// run also checks that every remote ITR installed a published mapping
+// after the failure (itr_pubsub_notifies_installed) and ends with ITR1's
+// RLOC withdrawn; in every pub/sub run, that no remote ITR received an
+// SMR, sent an SMR-invoked Map-Request or marked a locator down from
+// Locator-Status-Bits; with the healing off, that nothing withdrew ITR1's
+// RLOC at the remote ITRs (the survivor never re-registers, so nothing is
+// published, and the return path stays broken as before).
+// RunResult.PubSubSummary and WritePubSub report it.
+//
 // # Two ways to run
 //
 // Embedded (the default): the routers are lispd daemons (package daemon)

@@ -20,6 +20,10 @@ import (
 type site interface {
 	// clients are the local API clients of ITR1 and ITR2.
 	clients() map[string]*api.Client
+	// remotes are the local API clients of the remote xTRs, by name.
+	remotes() map[string]*api.Client
+	// mapServer is the local API client of the Map-Server/Map-Resolver.
+	mapServer() *api.Client
 	// ready returns nil once the site can carry traffic: registrations
 	// in place, sync peers connected, VRRP masters elected.
 	ready(ctx context.Context) error
@@ -56,8 +60,11 @@ func drive(ctx context.Context, o Options, p *progress, t *topo.Topology, spec S
 	if err != nil {
 		return RunResult{}, err
 	}
-	clients := s.clients()
+	clients, remotes := s.clients(), s.remotes()
 	if obs.first, err = takeSnapshot(ctx, clients); err != nil {
+		return RunResult{}, err
+	}
+	if obs.remoteFirst, err = takeSnapshot(ctx, remotes); err != nil {
 		return RunResult{}, err
 	}
 	start, err := s.startTraffic(ctx)
@@ -102,6 +109,24 @@ func drive(ctx context.Context, o Options, p *progress, t *topo.Topology, spec S
 	if obs.before, err = takeSnapshot(ctx, clients); err != nil {
 		return RunResult{}, err
 	}
+	if obs.remoteBefore, err = takeSnapshot(ctx, remotes); err != nil {
+		return RunResult{}, err
+	}
+	if obs.msBefore, err = msCounters(ctx, s.mapServer()); err != nil {
+		return RunResult{}, err
+	}
+	// From now on the remote xTRs' map-caches are read every RemotePoll
+	// (by the watch only) until ITR1's RLOC is withdrawn in each: it
+	// starts before the failure, since a drain returns only once the
+	// remote ITRs moved.
+	x1, _ := t.XTR(topo.ITR1)
+	watch := watchWithdrawal(ctx, remotes, t.SitePrefix, x1.RLOC)
+	watching := true
+	defer func() {
+		if watching {
+			watch.stop()
+		}
+	}()
 	switch spec.Failure {
 	case FailDrain:
 		p.phase("draining ITR1 (the API's Drain, as lispctl drain): waiting for the ingress to move and the track file")
@@ -163,9 +188,25 @@ func drive(ctx context.Context, o Options, p *progress, t *topo.Topology, spec S
 	if obs.last, err = takeSnapshot(ctx, clients); err != nil {
 		return RunResult{}, err
 	}
+	obs.withdrawnAt, watching = watch.stop(), false
+	if obs.remoteLast, err = takeSnapshot(ctx, remotes); err != nil {
+		return RunResult{}, err
+	}
+	if obs.msLast, err = msCounters(ctx, s.mapServer()); err != nil {
+		return RunResult{}, err
+	}
 	run := analyze(obs)
 	run.Drain = s.drained()
 	return run, nil
+}
+
+// msCounters reads the Map-Server's counters.
+func msCounters(ctx context.Context, c *api.Client) (map[string]uint64, error) {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("paper: Map-Server status: %w", err)
+	}
+	return st.Counters, nil
 }
 
 // learned sums the map-cache inserts and replacements of every xTR.

@@ -67,6 +67,8 @@ type embeddedSite struct {
 	seg    *vrrp.Segment
 	ms     *api.Client
 	itrs   map[string]*api.Client
+	// rxs are the remote xTRs' API clients.
+	rxs map[string]*api.Client
 	// daemons are the site xTRs' daemons, to crash one; links their
 	// EID-side link monitors; tracks their VRRP track files.
 	daemons map[string]*daemonHandle
@@ -107,7 +109,7 @@ func (r *embeddedRunner) run(ctx context.Context, spec Spec, i int, rng *rand.Ra
 		return RunResult{}, err
 	}
 	siteCtx, cancel := context.WithCancel(ctx)
-	s := &embeddedSite{o: r.o, t: t, ledger: ledger, ctx: siteCtx, itrs: map[string]*api.Client{}, errc: make(chan error, 64),
+	s := &embeddedSite{o: r.o, t: t, ledger: ledger, ctx: siteCtx, itrs: map[string]*api.Client{}, rxs: map[string]*api.Client{}, errc: make(chan error, 64),
 		daemons: map[string]*daemonHandle{}, links: map[string]chan bool{}, tracks: map[string]string{}}
 	defer func() {
 		cancel()
@@ -116,6 +118,9 @@ func (r *embeddedRunner) run(ctx context.Context, spec Spec, i int, rng *rand.Ra
 			s.sink.close()
 		}
 		for _, c := range s.itrs {
+			_ = c.Close()
+		}
+		for _, c := range s.rxs {
 			_ = c.Close()
 		}
 		if s.ms != nil {
@@ -206,7 +211,7 @@ func (s *embeddedSite) startDaemon(dir, name, text string, opts daemon.Options) 
 func (s *embeddedSite) build(dir string, spec Spec, logs io.Writer) error {
 	t := s.t
 	var err error
-	if s.ms, err = s.startDaemon(dir, "msmr", msmrConfig(t, filepath.Join(dir, "msmr.sock")), daemon.Options{Stderr: logs}); err != nil {
+	if s.ms, err = s.startDaemon(dir, "msmr", msmrConfig(t, filepath.Join(dir, "msmr.sock"), spec.PubSub), daemon.Options{Stderr: logs}); err != nil {
 		return err
 	}
 	for _, rx := range t.Remotes {
@@ -215,11 +220,12 @@ func (s *embeddedSite) build(dir string, spec Spec, logs io.Writer) error {
 		s.spawn(rx.Name+" destinations", resp.Run)
 		rs := remoteSpec(t, rx)
 		rs.Healing = spec.Healing
+		rs.PubSub = spec.PubSub
 		c, err := s.startXTR(dir, rs, xtrEnd, nil, logs)
 		if err != nil {
 			return err
 		}
-		_ = c.Close() // the remote xTRs are not measured
+		s.rxs[rx.Name] = c
 	}
 	s.lan = lan.New(s.ledger, nil)
 	keys, err := syncKeys(t, dir)
@@ -233,6 +239,8 @@ func (s *embeddedSite) build(dir string, spec Spec, logs io.Writer) error {
 		}
 		xs := siteSpec(t, x, spec.Variant, keys)
 		xs.Healing = spec.Healing
+		xs.PubSub = spec.PubSub
+		xs.ProxyReply = siteProxyReply(spec.PubSub)
 		xs.TrackFile = filepath.Join(dir, strings.ToLower(x.Name)+".track")
 		s.tracks[x.Name] = xs.TrackFile
 		s.links[x.Name] = make(chan bool, 4)
@@ -284,6 +292,10 @@ func (s *embeddedSite) build(dir string, spec Spec, logs io.Writer) error {
 }
 
 func (s *embeddedSite) clients() map[string]*api.Client { return s.itrs }
+
+func (s *embeddedSite) remotes() map[string]*api.Client { return s.rxs }
+
+func (s *embeddedSite) mapServer() *api.Client { return s.ms }
 
 func (s *embeddedSite) ready(ctx context.Context) error {
 	want := 1

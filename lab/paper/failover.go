@@ -19,9 +19,13 @@ import (
 // and, with healing on, the VRRP track file lispd writes (0, then 1 once
 // a drain moved the ingress away) and the EID-side interfaces it watches
 // (netns; none for the embedded daemons, whose EID side is an in-memory
-// device: they are told through daemon.Options instead).
-func failoverConfig(healing bool, trackFile string, watch []string) string {
+// device: they are told through daemon.Options instead). With noSMR (the
+// pub/sub runs) the failover sends no SMRs to the remote ITRs.
+func failoverConfig(healing bool, trackFile string, watch []string, noSMR bool) string {
 	s := fmt.Sprintf("\n[failover]\nenabled = %v\n", healing)
+	if noSMR {
+		s += "solicit-map-requests = false\n"
+	}
 	if healing && trackFile != "" {
 		s += fmt.Sprintf("vrrp-track-file = %q\n", trackFile)
 	}

@@ -14,8 +14,8 @@ func siteKey(site string) string { return "lisplab-" + site + "-key" }
 
 // msmrConfig is the lispd.toml of the Map-Server/Map-Resolver whose API
 // socket is apiSocket: one site for the paper's site and one per remote
-// xTR.
-func msmrConfig(t *topo.Topology, apiSocket string) string {
+// xTR; with pubsub, it takes subscriptions (RFC 9437).
+func msmrConfig(t *topo.Topology, apiSocket string, pubsub bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `# Map-Server/Map-Resolver of lisplab paper
 [daemon]
@@ -29,6 +29,9 @@ listen = [%q]
 [map-server]
 registration-timeout = "3m"
 `, apiSocket, netip.AddrPortFrom(t.MSMR, 4342).String())
+	if pubsub {
+		b.WriteString(msPubSubConfig())
+	}
 	site := func(name string, prefixes []netip.Prefix) {
 		var ps []string
 		for _, p := range prefixes {
@@ -90,6 +93,12 @@ type xtrSpec struct {
 	// Watch are the EID-side interfaces of failover.watch-interfaces
 	// (netns).
 	Watch []string
+	// PubSub: the ITR subscribes to the mappings it asks for and ignores
+	// Locator-Status-Bits, and the failover sends no SMRs (Options.PubSub).
+	PubSub bool
+	// ProxyReply sets etr.proxy-reply: the Map-Server answers for the
+	// ETR (the site's xTRs in a pub/sub run, see siteProxyReply).
+	ProxyReply bool
 }
 
 // remoteSpec is the spec of a remote xTR: its destinations' prefixes,
@@ -146,16 +155,16 @@ data-listen = [%q]
 [itr]
 map-resolvers = [%q]
 miss-policy = "drop"
-
+%s
 [etr]
 register-interval = "1m"
 record-ttl = %q
-
+%s
 [[etr.map-server]]
 address = %q
 authentication-key = %q
 algorithm = "hmac-sha-256"
-`, s.MSMR.String(), fmt.Sprintf("%dm", int(s.TTL/time.Minute)), s.MSMR.String(), siteKey(s.Site))
+`, s.MSMR.String(), itrPubSubConfig(s.PubSub), fmt.Sprintf("%dm", int(s.TTL/time.Minute)), proxyReplyConfig(s.ProxyReply), s.MSMR.String(), siteKey(s.Site))
 	for _, e := range s.EIDs {
 		var ls []string
 		for _, l := range e.Locators {
@@ -166,6 +175,6 @@ algorithm = "hmac-sha-256"
 	if s.Sync != nil {
 		b.WriteString(s.Sync.config())
 	}
-	b.WriteString(failoverConfig(s.Healing, s.TrackFile, s.Watch))
+	b.WriteString(failoverConfig(s.Healing, s.TrackFile, s.Watch, s.PubSub))
 	return b.String()
 }

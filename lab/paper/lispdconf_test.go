@@ -29,7 +29,7 @@ func TestConfigsParse(t *testing.T) {
 		}
 		return c
 	}
-	ms := parse("msmr.toml", msmrConfig(tp, dir+"/msmr.sock"))
+	ms := parse("msmr.toml", msmrConfig(tp, dir+"/msmr.sock", false))
 	if !ms.HasRole(config.RoleMapServer) || len(ms.MapServer.Sites) != 1+len(tp.Remotes) {
 		t.Errorf("MS/MR config: roles %v, %d sites", ms.Daemon.Roles, len(ms.MapServer.Sites))
 	}

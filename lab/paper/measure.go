@@ -62,9 +62,9 @@ const (
 
 // missRequests is the number of Map-Requests an xTR started for map-cache
 // misses in a counter delta: requests sent, less retries, SMR-invoked
-// requests and expiry refreshes.
+// requests, expiry refreshes and subscription renewals (pub/sub).
 func missRequests(d map[string]uint64) int {
-	n := int(d[ctrRequestsSent]) - int(d[ctrRetries]) - int(d[ctrSMRInvoked]) - int(d[ctrRefreshes])
+	n := int(d[ctrRequestsSent]) - int(d[ctrRetries]) - int(d[ctrSMRInvoked]) - int(d[ctrRefreshes]) - int(d[ctrSubscribeRefreshes])
 	return max(n, 0)
 }
 
@@ -144,6 +144,10 @@ func records(t *topo.Topology, router string, entries []api.MapCacheEntry, hande
 			r.Mechanism = "Map-Reply to its own Map-Request, triggered by a LAN packet of " + trigger
 		case e.Source == api.SourceMapReply:
 			r.Mechanism = "Map-Reply to a Map-Request that no LAN packet of its flows preceded"
+		case e.Source == api.SourcePubSub && r.Carried:
+			r.Mechanism = "pub/sub Map-Notify answering its own subscribing Map-Request, triggered by a LAN packet of " + trigger
+		case e.Source == api.SourcePubSub:
+			r.Mechanism = "pub/sub Map-Notify (a publication, or the answer to a subscribing Map-Request that no LAN packet of its flows preceded)"
 		case e.Source == "":
 			r.Mechanism = "unknown source"
 		default:
@@ -216,7 +220,15 @@ type observation struct {
 	// first, before and last are snapshots at the start of traffic, just
 	// before the failure and at the end.
 	first, before, last snapshot
-	ledger              *traffic.Ledger
+	// remoteFirst, remoteBefore and remoteLast are the remote xTRs' at
+	// the same moments; msBefore and msLast the Map-Server's counters
+	// just before the failure and at the end.
+	remoteFirst, remoteBefore, remoteLast snapshot
+	msBefore, msLast                      map[string]uint64
+	// withdrawnAt is, per remote xTR, when its map-cache was first seen
+	// with ITR1's RLOC withdrawn after the failure.
+	withdrawnAt map[string]time.Time
+	ledger      *traffic.Ledger
 	// handed is when a router first received a flow's request from the
 	// LAN.
 	handed func(flow uint16, router string) (time.Time, bool)
@@ -231,6 +243,7 @@ func analyze(o *observation) RunResult {
 	run := RunResult{
 		Failure:     o.spec.Failure,
 		Healing:     o.spec.Healing,
+		PubSub:      o.spec.PubSub,
 		Test:        int(t.Test),
 		Variant:     o.variant,
 		Duration:    o.end.Sub(o.start),
@@ -266,7 +279,10 @@ func analyze(o *observation) RunResult {
 	run.UnseenFlows = len(unseen)
 	resolvedAfter := 0
 	for _, e := range o.last.caches[topo.ITR2] {
-		if l, ok := learnedAt(e); ok && e.Source == api.SourceMapReply && !l.Before(o.failAt) {
+		// With pub/sub, the Map-Server's confirmation (a Map-Notify)
+		// answers a miss's Map-Request in place of the Map-Reply.
+		answer := e.Source == api.SourceMapReply || (o.spec.PubSub && e.Source == api.SourcePubSub)
+		if l, ok := learnedAt(e); ok && answer && !l.Before(o.failAt) {
 			resolvedAfter++
 		}
 	}
@@ -321,7 +337,7 @@ func analyze(o *observation) RunResult {
 		run.Checks = append(run.Checks, Check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
 	}
 	check("ITR2's miss counter agrees with its map-cache", run.ITR2Misses == resolvedAfter,
-		"Map-Requests started on misses after the failure %d, records learned by Map-Reply after it %d", run.ITR2Misses, resolvedAfter)
+		"Map-Requests started on misses after the failure %d, records learned by Map-Reply (or pub/sub confirmation) after it %d", run.ITR2Misses, resolvedAfter)
 	check("cache-miss losses seen on the LAN = ITR2's miss drops", missLost == run.ITR2MissDrops,
 		"requests lost at a live ITR after the failure %d, ITR2's miss_packets_dropped %d", missLost, run.ITR2MissDrops)
 	check("no loss outside the named categories", run.Losses.Other == 0 && sum.Unexpected == 0,
@@ -366,6 +382,12 @@ func analyze(o *observation) RunResult {
 		check("sync on: identical cache contents for the flows in use", len(diff) == 0,
 			"flows whose mapping differs or is missing on ITR1 or ITR2 just before the failure: %v", diff)
 		check("sync on: the sync set sent something", run.Sync.TotalBytes > 0, "bytes sent %d", run.Sync.TotalBytes)
+	}
+	// The remote xTRs, and what carried the failover to them.
+	run.Remotes = remoteResults(o)
+	if o.spec.PubSub {
+		run.PubSubSummary = pubsubSummary(o, run.Remotes)
+		pubsubChecks(o, &run, check)
 	}
 	return run
 }

@@ -106,6 +106,7 @@ type netnsSite struct {
 	nodes   map[string]*netns.Node
 	lispd   map[string]*netns.Process
 	itrs    map[string]*api.Client
+	rxs     map[string]*api.Client // the remote xTRs'
 	ms      *api.Client
 	keep    map[string]*netns.Keepalived // by "<router>/<vrid>"
 
@@ -134,7 +135,7 @@ func (r *netnsRunner) run(ctx context.Context, spec Spec, i int, rng *rand.Rand)
 		return RunResult{}, fmt.Errorf("paper: %w", err)
 	}
 	s := &netnsSite{o: r.o, t: t, lab: lab, ledger: ledger, lispctl: r.lispctl, nodes: map[string]*netns.Node{}, lispd: map[string]*netns.Process{},
-		itrs: map[string]*api.Client{}, keep: map[string]*netns.Keepalived{}, senders: map[string]*rawSender{}}
+		itrs: map[string]*api.Client{}, rxs: map[string]*api.Client{}, keep: map[string]*netns.Keepalived{}, senders: map[string]*rawSender{}}
 	defer s.close()
 	r.p.phase("building namespaces %s-* (LAN, RLOC network, %d routers, hosts)", lab.Prefix(), 3+len(t.Remotes))
 	if err := s.build(ctx, r.lispd, spec); err != nil {
@@ -169,6 +170,9 @@ func (s *netnsSite) close() {
 		rs.close()
 	}
 	for _, c := range s.itrs {
+		_ = c.Close()
+	}
+	for _, c := range s.rxs {
 		_ = c.Close()
 	}
 	if s.ms != nil {
@@ -270,7 +274,7 @@ func (s *netnsSite) build(ctx context.Context, lispd string, spec Spec) error {
 
 	// lispd everywhere.
 	dir := s.lab.Dir()
-	if s.ms, err = s.startLispd(ctx, lispd, dir, msNode, msmrConfig(t, filepath.Join(dir, msNode.Name()+".sock"))); err != nil {
+	if s.ms, err = s.startLispd(ctx, lispd, dir, msNode, msmrConfig(t, filepath.Join(dir, msNode.Name()+".sock"), spec.PubSub)); err != nil {
 		return err
 	}
 	keys, err := syncKeys(t, dir)
@@ -281,16 +285,19 @@ func (s *netnsSite) build(ctx context.Context, lispd string, spec Spec) error {
 		rs := remoteSpec(t, rx)
 		rs.TUN = tunName
 		rs.Healing = spec.Healing
+		rs.PubSub = spec.PubSub
 		c, err := s.startLispd(ctx, lispd, dir, s.nodes[rx.Name], xtrConfig(rs, filepath.Join(dir, rx.Name+".sock")))
 		if err != nil {
 			return err
 		}
-		_ = c.Close()
+		s.rxs[rx.Name] = c
 	}
 	for _, x := range t.XTRs {
 		xs := siteSpec(t, x, spec.Variant, keys)
 		xs.TUN = tunName
 		xs.Healing = spec.Healing
+		xs.PubSub = spec.PubSub
+		xs.ProxyReply = siteProxyReply(spec.PubSub)
 		xs.TrackFile = trackFile(dir, x.Name)
 		xs.Watch = []string{"lan0"}
 		c, err := s.startLispd(ctx, lispd, dir, s.nodes[x.Name], xtrConfig(xs, filepath.Join(dir, x.Name+".sock")))
@@ -499,6 +506,10 @@ func (s *netnsSite) lanDown(router string, at time.Time) bool {
 }
 
 func (s *netnsSite) clients() map[string]*api.Client { return s.itrs }
+
+func (s *netnsSite) remotes() map[string]*api.Client { return s.rxs }
+
+func (s *netnsSite) mapServer() *api.Client { return s.ms }
 
 func (s *netnsSite) ready(ctx context.Context) error {
 	want := 1

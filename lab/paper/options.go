@@ -131,6 +131,16 @@ type Options struct {
 	// Seed seeds the random choices (the failure's phase against the VRRP
 	// advertisements, the flows' ping phases).
 	Seed int64
+	// PubSub runs every run with publish/subscribe (RFC 9437): the
+	// Map-Server takes subscriptions ([map-server.pubsub]), every xTR
+	// subscribes to the mappings it asks for, ignores Locator-Status-Bits
+	// ([itr] subscribe, pubsub-key, ignore-locator-status-bits) and sends
+	// no SMRs on a failover ([failover] solicit-map-requests = false), and
+	// the site's ETRs have the Map-Server answer for them (etr.proxy-reply:
+	// an ETR SMRs the ITRs it answered when its database changes), so
+	// that the Map-Server's publication of the re-registered mapping is
+	// the only way a remote ITR learns that ITR1's RLOC was withdrawn.
+	PubSub bool
 	// Netns runs the experiment with real lispd processes in network
 	// namespaces, keepalived and TUN devices (root only).
 	Netns bool
@@ -151,11 +161,18 @@ type Spec struct {
 	Healing bool    `json:"healing"`
 	Test    int     `json:"test"`
 	Variant Variant `json:"variant"`
+	// PubSub is Options.PubSub: publish/subscribe is the only way the
+	// remote ITRs learn of a failover.
+	PubSub bool `json:"pubsub,omitempty"`
 }
 
 // String names the run as the progress and the plot do.
 func (s Spec) String() string {
-	return fmt.Sprintf("%s failure, healing %s, Test %d, sync %s", s.Failure, onOff(s.Healing), s.Test, s.Variant)
+	out := fmt.Sprintf("%s failure, healing %s, Test %d, sync %s", s.Failure, onOff(s.Healing), s.Test, s.Variant)
+	if s.PubSub {
+		out += ", pub/sub"
+	}
+	return out
 }
 
 func onOff(b bool) string {
@@ -199,7 +216,7 @@ func (o Options) Plan() []Spec {
 					if f == FailDrain && !h {
 						continue // no drain without the healing
 					}
-					out = append(out, Spec{Failure: f, Healing: h, Test: t, Variant: v})
+					out = append(out, Spec{Failure: f, Healing: h, Test: t, Variant: v, PubSub: o.PubSub})
 				}
 			}
 		}
@@ -337,6 +354,7 @@ func (o Options) settings() Settings {
 		Variants:      o.Variants,
 		Plan:          o.Plan(),
 		MasterDownITR: o.masterDown(),
+		PubSub:        o.PubSub,
 	}
 }
 
@@ -350,6 +368,9 @@ func (o Options) scaled() []string {
 	}
 	if len(o.Tests) == 0 || len(o.Variants) == 0 {
 		out = append(out, "runs per failure kind (default plan; --tests and --variants apply to every kind): "+PlanText()+"; healing "+string(o.Healing)+" (a drain runs with healing on only)")
+	}
+	if o.PubSub {
+		out = append(out, "pub/sub (RFC 9437): the Map-Server takes subscriptions and every xTR subscribes to the mappings it asks for; the xTRs ignore Locator-Status-Bits and send no SMRs on a failover, and the site's ETRs have the Map-Server proxy-reply for them (so that no ETR answers a remote ITR and SMRs it later), so a remote ITR learns that ITR1's RLOC was withdrawn only from the Map-Server's publication of the survivor's re-registration; the remote xTRs' map-caches are read every "+RemotePoll.String()+" from the failure on to time it")
 	}
 	if !o.Netns {
 		out = append(out, "embedded: the routers run in one process on loopback addresses with real UDP and TCP sockets; the hosts, the LAN and VRRP are modelled in memory; a crash cancels ITR1's daemon (its sockets close) and silences its VRRP instances; replies the remote ETRs then send to ITR1's RLOC are counted by a socket bound in its place")

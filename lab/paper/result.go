@@ -85,6 +85,57 @@ type ITRResult struct {
 	CountersAfterFailure map[string]uint64 `json:"counters_after_failure"`
 }
 
+// RemoteResult is what was measured on one remote xTR: the ITR that
+// sends the return traffic to the site's RLOCs.
+type RemoteResult struct {
+	Name string `json:"name"`
+	// Counters are its counters (API status) as deltas over the run;
+	// CountersAfterFailure between the failure and the end.
+	Counters             map[string]uint64 `json:"counters"`
+	CountersAfterFailure map[string]uint64 `json:"counters_after_failure"`
+	// SiteSource is how its mapping of the site's prefix was learned, as
+	// its map-cache says at the end ("pubsub", "map-reply"...; empty when
+	// it had none).
+	SiteSource string `json:"site_source"`
+	// WithdrawnAtEnd: at the end its mapping of the site had ITR1's RLOC
+	// withdrawn (priority 255 or unreachable, or no longer listed).
+	WithdrawnAtEnd bool `json:"itr1_withdrawn_at_end"`
+	// Withdrawn is set when a reading of its map-cache after the failure
+	// (every RemotePoll) showed ITR1's RLOC withdrawn; WithdrawnAfter is
+	// the time from the failure to the first such reading.
+	Withdrawn      bool          `json:"itr1_withdrawn"`
+	WithdrawnAfter time.Duration `json:"itr1_withdrawn_after_ns"`
+}
+
+// PubSubResult is what carried the failover to the remote ITRs in a
+// pub/sub run, summed over the remote xTRs from their own counters and
+// the Map-Server's.
+type PubSubResult struct {
+	// Publications are the Map-Server's publications (Map-Notifies of a
+	// changed mapping to a subscriber, first transmissions) between the
+	// failure and the end.
+	Publications uint64 `json:"publications"`
+	// Installed are the published mappings the remote ITRs installed
+	// between the failure and the end (itr_pubsub_notifies_installed).
+	Installed uint64 `json:"installed"`
+	// SMRReceived, SMRInvoked and LSBDown are, over the whole run, the
+	// SMRs the remote ITRs received, the Map-Requests SMRs made them
+	// send, and the locators they marked down from Locator-Status-Bits:
+	// all 0 when pub/sub alone carried the failover.
+	SMRReceived uint64 `json:"smr_received"`
+	SMRInvoked  uint64 `json:"smr_invoked_requests"`
+	LSBDown     uint64 `json:"lsb_locators_down"`
+	// Moved is how many of the Remotes remote ITRs were seen with ITR1's
+	// RLOC withdrawn after the failure; FirstMoved and LastMoved the
+	// fastest and the slowest of them (from the failure).
+	Moved      int           `json:"moved"`
+	Remotes    int           `json:"remotes"`
+	FirstMoved time.Duration `json:"first_moved_ns"`
+	LastMoved  time.Duration `json:"last_moved_ns"`
+	// Poll is how often the remote map-caches were read.
+	Poll time.Duration `json:"poll_ns"`
+}
+
 // Switchover is one VRRP group's failover, measured.
 type Switchover struct {
 	VRID uint8 `json:"vrid"`
@@ -174,6 +225,15 @@ type RunResult struct {
 	Traffic traffic.Summary `json:"traffic"`
 	// Sync is the synchronization set's traffic (nil for off).
 	Sync *SyncResult `json:"sync,omitempty"`
+	// PubSub reports the run's spec: publish/subscribe was the only way
+	// the remote ITRs could learn of the failover (Options.PubSub).
+	PubSub bool `json:"pubsub,omitempty"`
+	// Remotes are the remote xTRs, measured as the site's are: their
+	// counters and how their mapping of the site followed the failure.
+	Remotes []RemoteResult `json:"remotes"`
+	// PubSubSummary sums up what carried the failover to the remote ITRs
+	// (pub/sub runs).
+	PubSubSummary *PubSubResult `json:"pubsub_summary,omitempty"`
 	// Checks are the relations the run must satisfy, each with whether
 	// it held.
 	Checks []Check `json:"checks"`
@@ -189,7 +249,7 @@ type Check struct {
 
 // Spec returns what the run was.
 func (r *RunResult) Spec() Spec {
-	return Spec{Failure: r.Failure, Healing: r.Healing, Test: r.Test, Variant: r.Variant}
+	return Spec{Failure: r.Failure, Healing: r.Healing, Test: r.Test, Variant: r.Variant, PubSub: r.PubSub}
 }
 
 // Failed returns the checks that did not hold.
@@ -244,6 +304,8 @@ type Settings struct {
 	// Plan is the runs, in order.
 	Plan          []Spec        `json:"plan"`
 	MasterDownITR time.Duration `json:"master_down_interval_ns"`
+	// PubSub is Options.PubSub.
+	PubSub bool `json:"pubsub,omitempty"`
 }
 
 // PaperRow is one row of the paper's Table 1.
