@@ -30,8 +30,21 @@ type Config struct {
 	// MemoryPrefixes is how many prefixes are registered for the memory
 	// figure at the end; 0 skips it. It must be at least Prefixes.
 	MemoryPrefixes int
+	// PubSubSubscribers is how many xTRs (xTR-IDs) subscribe to one
+	// prefix for the publication latency test; 0 skips it.
+	PubSubSubscribers int
+	// PubSubChanges is how many changes of that prefix's mapping the
+	// latency test publishes (at least 1 when it runs).
+	PubSubChanges int
+	// PubSubSubscriptions is how many subscriptions each of the two memory
+	// shapes creates; with the first one in place the request steps run a
+	// second time. 0 skips both. It needs registered prefixes.
+	PubSubSubscriptions int
 	// Progress receives one line per phase; nil means none.
 	Progress io.Writer
+
+	// settle replaces memorySettle when positive (tests).
+	settle time.Duration
 }
 
 // DefaultRates are the rate steps of the issue: 10k to 200k requests per
@@ -57,6 +70,8 @@ type Result struct {
 	Registers []RegisterResult `json:"registers,omitempty"`
 	// Memory are lispd's memory figures at several registration counts.
 	Memory []MemoryResult `json:"memory,omitempty"`
+	// PubSub are the publish/subscribe figures; nil when skipped.
+	PubSub *PubSubResult `json:"pubsub,omitempty"`
 	// LispdAlive reports that lispd was still running at the end.
 	LispdAlive bool `json:"lispd_alive"`
 }
@@ -111,7 +126,30 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%w: negative rate %d", ErrConfig, r)
 		}
 	}
+	switch {
+	case c.PubSubSubscribers < 0 || c.PubSubSubscribers > MaxPubSubSubscriptions:
+		return fmt.Errorf("%w: pub/sub subscribers must be between 0 and %d", ErrConfig, MaxPubSubSubscriptions)
+	case c.PubSubChanges < 0 || c.PubSubChanges > MaxPubSubChanges:
+		return fmt.Errorf("%w: pub/sub changes must be between 0 and %d", ErrConfig, MaxPubSubChanges)
+	case c.PubSubSubscribers > 0 && c.PubSubChanges == 0:
+		return fmt.Errorf("%w: the pub/sub latency test needs at least 1 change", ErrConfig)
+	case c.PubSubSubscriptions < 0 || c.PubSubSubscriptions > MaxPubSubSubscriptions:
+		return fmt.Errorf("%w: pub/sub subscriptions must be between 0 and %d", ErrConfig, MaxPubSubSubscriptions)
+	case c.PubSubSubscriptions > 0 && c.Prefixes < 1:
+		return fmt.Errorf("%w: pub/sub subscriptions need registered prefixes", ErrConfig)
+	case c.PubSubSubscriptions > 0 && 2*len(c.Rates) >= maxSteps:
+		return fmt.Errorf("%w: with pub/sub subscriptions, at most %d rates", ErrConfig, (maxSteps-1)/2)
+	}
 	return nil
+}
+
+// maxSubscriptions is the pub/sub capacity lispd is given: room for every
+// subscription of the run, or 0 (pub/sub off) when it makes none.
+func (c *Config) maxSubscriptions() int {
+	if c.PubSubSubscribers == 0 && c.PubSubSubscriptions == 0 {
+		return 0
+	}
+	return c.PubSubSubscribers + 2*c.PubSubSubscriptions + 1000
 }
 
 func (c *Config) progress(format string, args ...any) {
@@ -125,8 +163,9 @@ func (c *Config) progress(format string, args ...any) {
 const socketBuffer = 16 << 20
 
 // Run starts lispd as a separate process on 127.0.0.1, registers
-// cfg.Prefixes prefixes, offers each rate for cfg.Step, measures the
-// Map-Register rate and the memory, stops lispd and returns the figures.
+// cfg.Prefixes prefixes, offers each rate for cfg.Step, runs the
+// publish/subscribe tests (with the rates again), measures the Map-Register
+// rate and the memory, stops lispd and returns the figures.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -142,7 +181,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res := &Result{Date: time.Now().UTC(), Machine: machine(), Prefixes: cfg.Prefixes}
 	cfg.progress("starting %s", bin)
-	p, err := startLispd(ctx, bin, dir)
+	p, err := startLispd(ctx, bin, dir, lispdOptions{maxSubscriptions: cfg.maxSubscriptions()})
 	if err != nil {
 		return nil, err
 	}
@@ -185,20 +224,14 @@ func runPhases(ctx context.Context, cfg *Config, p *lispdProc, res *Result) erro
 		return err
 	}
 	defer l.close()
-	// Warm up (tag 0 is not reported).
-	if _, err := l.run(ctx, 0, cfg.Rates[0], min(cfg.Step, 500*time.Millisecond)); err != nil {
+	if res.Steps, err = runSteps(ctx, cfg, p, l, 1, ""); err != nil {
 		return err
 	}
-	l.drain(0)
-	for i, rate := range cfg.Rates {
-		st, err := runStep(ctx, p, l, i+1, rate, cfg.Step)
-		if err != nil {
-			return err
-		}
-		cfg.progress("step %s: sent %d, replies %d (%.0f/s), loss %.2f%%, p50 %.0fµs, p99 %.0fµs, lispd CPU %.0f%%",
-			RateName(rate), st.Sent, st.Replies, st.RepliesPerSecond, 100*st.Loss, st.P50Micros, st.P99Micros, st.LispdCPU)
-		res.Steps = append(res.Steps, st)
+	for _, st := range res.Steps {
 		res.PeakRepliesPerSecond = max(res.PeakRepliesPerSecond, st.RepliesPerSecond)
+	}
+	if err := runPubSub(ctx, cfg, p, l, res); err != nil {
+		return err
 	}
 
 	if cfg.Registers > 0 {
@@ -227,6 +260,95 @@ func runPhases(ctx context.Context, cfg *Config, p *lispdProc, res *Result) erro
 	if got := cs["mapserver_expired"]; got != 0 {
 		return fmt.Errorf("benchcontrol: %d registrations expired during the run", got)
 	}
+	if ps := res.PubSub; ps != nil {
+		ps.Publications = cs["mapserver_publications"]
+		ps.Retransmissions = cs["mapserver_pubsub_map_notify_retransmitted"]
+		ps.GivenUp = cs["mapserver_pubsub_map_notify_given_up"]
+	}
+	return nil
+}
+
+// runSteps warms up, then offers each rate of cfg, tagging step i (from 0)
+// with firstTag+i; what is added to each progress line.
+func runSteps(ctx context.Context, cfg *Config, p *lispdProc, l *load, firstTag int, what string) ([]StepResult, error) {
+	// Warm up (tag 0 is not reported).
+	if _, err := l.run(ctx, 0, cfg.Rates[0], min(cfg.Step, 500*time.Millisecond)); err != nil {
+		return nil, err
+	}
+	l.drain(0)
+	var out []StepResult
+	for i, rate := range cfg.Rates {
+		st, err := runStep(ctx, p, l, firstTag+i, rate, cfg.Step)
+		if err != nil {
+			return nil, err
+		}
+		cfg.progress("step %s%s: sent %d, replies %d (%.0f/s), loss %.2f%%, p50 %.0fµs, p99 %.0fµs, lispd CPU %.0f%%",
+			RateName(rate), what, st.Sent, st.Replies, st.RepliesPerSecond, 100*st.Loss, st.P50Micros, st.P99Micros, st.LispdCPU)
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// runPubSub runs the publish/subscribe tests: the publication latency, then
+// the first memory shape, the request steps again with its subscriptions,
+// and the second memory shape.
+func runPubSub(ctx context.Context, cfg *Config, p *lispdProc, l *load, res *Result) error {
+	if cfg.PubSubSubscribers == 0 && cfg.PubSubSubscriptions == 0 {
+		return nil
+	}
+	ps := &PubSubResult{}
+	res.PubSub = ps
+	if n := cfg.PubSubSubscribers; n > 0 {
+		cfg.progress("pub/sub latency: %d subscribers of one prefix, %d changes", n, cfg.PubSubChanges)
+		lat, err := pubsubLatency(ctx, p, n, cfg.PubSubChanges)
+		if err != nil {
+			return err
+		}
+		ps.Latency = lat
+		cfg.progress("pub/sub latency: subscribed in %.2f s; last subscriber p50 %.0fµs, p99 %.0fµs, max %.0fµs; %d of %d received",
+			lat.SubscribeSeconds, lat.LastP50Micros, lat.LastP99Micros, lat.LastMaxMicros, lat.Received, n*cfg.PubSubChanges)
+	}
+	if cfg.PubSubSubscriptions == 0 {
+		return nil
+	}
+	shapes := memoryShapes(cfg.PubSubSubscriptions, cfg.Prefixes)
+	for i, sh := range shapes {
+		cfg.progress("pub/sub memory: %d xTR-IDs x %d prefixes (%d subscriptions)", sh.xtrs, sh.perXTR, sh.n)
+		settle := memorySettle
+		if cfg.settle > 0 {
+			settle = cfg.settle
+		}
+		m, err := subscribeShape(ctx, p, sh, settle)
+		if err != nil {
+			return err
+		}
+		ps.Memory = append(ps.Memory, m)
+		cfg.progress("pub/sub memory: %d subscriptions in %.2f s, VmRSS %.1f -> %.1f MiB, %.0f bytes per subscription",
+			m.Subscriptions, m.Seconds, float64(m.RSSBefore)/(1<<20), float64(m.RSSAfter)/(1<<20), m.BytesPerSubscription)
+		if i > 0 {
+			continue
+		}
+		cs, err := p.counters(ctx)
+		if err != nil {
+			return err
+		}
+		ps.SubscriptionsDuringSteps = heldSubscriptions(cs)
+		what := fmt.Sprintf(" (%d subscriptions)", ps.SubscriptionsDuringSteps)
+		if ps.StepsWithSubscriptions, err = runSteps(ctx, cfg, p, l, len(cfg.Rates)+1, what); err != nil {
+			return err
+		}
+		ps.compareSteps(res.Steps, res.PeakRepliesPerSecond)
+	}
+	cfg.progress("pub/sub memory: the same subscriptions in this process, for the live heap")
+	live, err := liveHeapPerSubscription(shapes[:])
+	if err != nil {
+		return err
+	}
+	for i := range ps.Memory {
+		ps.Memory[i].LiveBytesPerSubscription = live[i]
+	}
+	cfg.progress("pub/sub memory: live heap per subscription %.0f bytes (%d x %d), %.0f bytes (%d x %d)",
+		live[0], shapes[0].xtrs, shapes[0].perXTR, live[1], shapes[1].xtrs, shapes[1].perXTR)
 	return nil
 }
 

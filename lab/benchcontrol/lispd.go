@@ -24,6 +24,7 @@ import (
 const (
 	siteSHA1Key   = "bench-sha1-key"
 	siteSHA256Key = "bench-sha256-key"
+	sitePubSubKey = "bench-pubsub-site-key"
 )
 
 // lispdConfig is the config of the lispd under test: MS+MR on loopback.
@@ -55,9 +56,38 @@ eid-prefixes = ["10.128.0.0/9"]
 accept-more-specifics = true
 proxy-reply = true
 
+[[map-server.site]]
+name = "bench-pubsub"
+authentication-key = %q
+algorithm = "hmac-sha-256"
+eid-prefixes = [%q]
+proxy-reply = true
+
 [map-resolver]
 map-servers = ["local"]
 `
+
+// lispdPubSubConfig turns on publish/subscribe (RFC 9437) on the Map-Server,
+// with limits sized for the run (every subscriber of the bench is on
+// 127.0.0.1, so max-per-itr is as large as max-subscriptions).
+const lispdPubSubConfig = `
+[map-server.pubsub]
+enabled = true
+authentication-key = %q
+key-id = %d
+algorithm = "hmac-sha-256"
+max-subscriptions = %d
+max-per-itr = %d
+max-pending = %d
+`
+
+// lispdOptions are the parts of lispd's config that depend on the run.
+type lispdOptions struct {
+	// maxSubscriptions turns on pub/sub with room for that many
+	// subscriptions when positive; 0 leaves pub/sub off (and out of the
+	// config, which a lispd without pub/sub would refuse).
+	maxSubscriptions int
+}
 
 // lispdProc is the lispd under test, a child process.
 type lispdProc struct {
@@ -103,7 +133,7 @@ func freePort() (uint16, error) {
 
 // startLispd runs bin with the bench config in dir and waits until its API
 // answers.
-func startLispd(ctx context.Context, bin, dir string) (*lispdProc, error) {
+func startLispd(ctx context.Context, bin, dir string, opts lispdOptions) (*lispdProc, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -116,7 +146,10 @@ func startLispd(ctx context.Context, bin, dir string) (*lispdProc, error) {
 		exited: make(chan struct{}),
 	}
 	cfgPath := filepath.Join(dir, "lispd.toml")
-	cfg := fmt.Sprintf(lispdConfig, p.socket, p.addr.String(), siteSHA1Key, siteSHA256Key)
+	cfg := fmt.Sprintf(lispdConfig, p.socket, p.addr.String(), siteSHA1Key, siteSHA256Key, sitePubSubKey, pubsubPrefix.String())
+	if n := opts.maxSubscriptions; n > 0 {
+		cfg += fmt.Sprintf(lispdPubSubConfig, pubsubKey, pubsubKeyID, n, n, max(n, 200000))
+	}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, fmt.Errorf("benchcontrol: %w", err)
 	}

@@ -23,10 +23,14 @@ const (
 	MaxPrefixes = maxPrefixes - unregisteredPool
 )
 
-// Site numbers, which are also the algorithm index.
+// Site numbers, which are also the algorithm index of the first two.
+// sitePubSub is the site of the publish/subscribe latency test's prefix
+// (pubsubPrefix, HMAC-SHA-256): a site of its own, so that no other phase
+// registers or changes its prefix.
 const (
 	siteSHA1   = 0
 	siteSHA256 = 1
+	sitePubSub = 2
 )
 
 // benchRLOC is the locator every registered prefix maps to.
@@ -46,14 +50,17 @@ func prefixOf(i int) netip.Prefix {
 
 // siteKey and siteAlg return the key and algorithm of a site.
 func siteKey(site int) []byte {
-	if site == siteSHA256 {
+	switch site {
+	case siteSHA256:
 		return []byte(siteSHA256Key)
+	case sitePubSub:
+		return []byte(sitePubSubKey)
 	}
 	return []byte(siteSHA1Key)
 }
 
 func siteAlg(site int) wire.AlgorithmID {
-	if site == siteSHA256 {
+	if site == siteSHA256 || site == sitePubSub {
 		return wire.AlgHMACSHA256128
 	}
 	return wire.AlgHMACSHA196
@@ -80,14 +87,21 @@ func benchRecord(i int) wire.EIDRecord {
 // (all of one site) as an ETR sends it, asking for a Map-Notify when
 // wantNotify is set.
 func buildRegister(site int, prefixes []int, nonce uint64, wantNotify bool) ([]byte, error) {
+	recs := make([]wire.EIDRecord, 0, len(prefixes))
+	for _, i := range prefixes {
+		recs = append(recs, benchRecord(i))
+	}
+	return buildRegisterRecords(site, recs, nonce, wantNotify)
+}
+
+// buildRegisterRecords is buildRegister for any records of the site.
+func buildRegisterRecords(site int, recs []wire.EIDRecord, nonce uint64, wantNotify bool) ([]byte, error) {
 	m := wire.MapRegister{
 		ProxyReply:    true,
 		WantMapNotify: wantNotify,
 		Nonce:         nonce,
 		AlgorithmID:   siteAlg(site),
-	}
-	for _, i := range prefixes {
-		m.Records = append(m.Records, benchRecord(i))
+		Records:       recs,
 	}
 	b, err := m.AppendBinary(nil)
 	if err != nil {

@@ -61,6 +61,39 @@ func (r *registrar) receive() {
 	}
 }
 
+// registerRecords registers recs (all of one site) with one Map-Register
+// and returns once its Map-Notify arrived.
+func (r *registrar) registerRecords(ctx context.Context, site int, recs []wire.EIDRecord) error {
+	r.nonce++
+	nonce := r.nonce
+	msg, err := buildRegisterRecords(site, recs, nonce, true)
+	if err != nil {
+		return err
+	}
+	for range registerTries {
+		if _, err := r.conn.SendBatch([][]byte{msg}); err != nil {
+			return fmt.Errorf("benchcontrol: send Map-Register: %w", err)
+		}
+		timer := time.NewTimer(registerRetry)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return ctx.Err()
+			case n := <-r.acks:
+				if n == nonce {
+					timer.Stop()
+					return nil
+				}
+			case <-timer.C:
+				break wait
+			}
+		}
+	}
+	return errors.New("benchcontrol: a Map-Register was not acknowledged after 5 tries (is lispd overloaded or refusing it?)")
+}
+
 // pendingRegister is a bulk Map-Register awaiting its Map-Notify.
 type pendingRegister struct {
 	msg   []byte

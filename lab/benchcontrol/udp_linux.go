@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -37,6 +38,9 @@ type loadConn struct {
 	rn     int
 	rerrno syscall.Errno
 	rfn    func(fd uintptr) bool
+	// rcbufs are the control buffers for the kernel's receive timestamps
+	// (nil unless EnableStamps).
+	rcbufs [][]byte
 }
 
 // maxLoadBatch is the largest batch a loadConn moves per system call.
@@ -159,9 +163,81 @@ func (c *loadConn) SendBatch(pkts [][]byte) (int, error) {
 	return sent, nil
 }
 
+// EnableStamps has the kernel timestamp every datagram the socket receives
+// (SO_TIMESTAMPNS), for RecvBatchStamped.
+func (c *loadConn) EnableStamps() error {
+	var serr error
+	if err := c.rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}); err != nil {
+		return fmt.Errorf("benchcontrol: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("benchcontrol: SO_TIMESTAMPNS: %w", serr)
+	}
+	c.rcbufs = make([][]byte, maxLoadBatch)
+	for i := range c.rcbufs {
+		c.rcbufs[i] = make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))
+	}
+	return nil
+}
+
 // RecvBatch waits for datagrams and calls fn for each one received in one
 // system call; fn must not retain b.
 func (c *loadConn) RecvBatch(fn func(b []byte)) error {
+	if err := c.recv(); err != nil {
+		return err
+	}
+	for i := range c.rn {
+		fn(c.rbufs[i][:c.rhdrs[i].Len])
+	}
+	return nil
+}
+
+// RecvBatchStamped is RecvBatch that also passes the time each datagram
+// arrived, in Unix nanoseconds: the kernel's timestamp after EnableStamps,
+// else the time the batch was read.
+func (c *loadConn) RecvBatchStamped(fn func(b []byte, at int64)) error {
+	if err := c.recv(); err != nil {
+		return err
+	}
+	now := time.Now().UnixNano()
+	for i := range c.rn {
+		at := now
+		if c.rcbufs != nil {
+			if ts, ok := cmsgTimestamp(c.rcbufs[i][:c.rhdrs[i].Hdr.Controllen]); ok {
+				at = ts
+			}
+		}
+		fn(c.rbufs[i][:c.rhdrs[i].Len], at)
+	}
+	return nil
+}
+
+// cmsgTimestamp returns the SCM_TIMESTAMPNS time in the control messages
+// b, in Unix nanoseconds.
+func cmsgTimestamp(b []byte) (int64, bool) {
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		if h.Len < unix.SizeofCmsghdr || uint64(h.Len) > uint64(len(b)) {
+			return 0, false
+		}
+		data := b[unix.CmsgLen(0):h.Len]
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})) {
+			ts := *(*unix.Timespec)(unsafe.Pointer(&data[0]))
+			return ts.Nano(), true
+		}
+		next := unix.CmsgSpace(int(h.Len) - unix.CmsgLen(0))
+		if next > len(b) {
+			return 0, false
+		}
+		b = b[next:]
+	}
+	return 0, false
+}
+
+// recv reads a batch of datagrams into the receive buffers.
+func (c *loadConn) recv() error {
 	for i := range c.rhdrs {
 		iov := &c.riovs[i]
 		iov.Base = &c.rbufs[i][0]
@@ -169,6 +245,10 @@ func (c *loadConn) RecvBatch(fn func(b []byte)) error {
 		h := &c.rhdrs[i]
 		h.Hdr = unix.Msghdr{Iov: iov}
 		h.Hdr.SetIovlen(1)
+		if c.rcbufs != nil {
+			h.Hdr.Control = &c.rcbufs[i][0]
+			h.Hdr.SetControllen(len(c.rcbufs[i]))
+		}
 		h.Len = 0
 	}
 	for {
@@ -181,12 +261,8 @@ func (c *loadConn) RecvBatch(fn func(b []byte)) error {
 		if c.rerrno != 0 {
 			return os.NewSyscallError("recvmmsg", c.rerrno)
 		}
-		break
+		return nil
 	}
-	for i := range c.rn {
-		fn(c.rbufs[i][:c.rhdrs[i].Len])
-	}
-	return nil
 }
 
 // Drops returns the number of datagrams the kernel dropped because the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 )
 
 // loadConn is a connected UDP socket; on this system datagrams move one per
@@ -60,6 +61,16 @@ func (c *loadConn) RecvBatch(fn func(b []byte)) error {
 	}
 	fn(c.buf[:n])
 	return nil
+}
+
+// EnableStamps does nothing on this system: RecvBatchStamped reports the
+// time of reading.
+func (c *loadConn) EnableStamps() error { return nil }
+
+// RecvBatchStamped is RecvBatch with the time the datagram was read, in
+// Unix nanoseconds.
+func (c *loadConn) RecvBatchStamped(fn func(b []byte, at int64)) error {
+	return c.RecvBatch(func(b []byte) { fn(b, time.Now().UnixNano()) })
 }
 
 // Drops is unknown on this system.
