@@ -363,6 +363,32 @@ func (t *txBatch) Send(b []byte, to netip.AddrPort) error {
 	return nil
 }
 
+// SendBatch implements mapserver.BatchSender: the datagrams go out with
+// sendmmsg from a socket of the first destination's group, up to 64 per
+// system call (any that group is not the best choice for goes through
+// Send). It returns how many failed.
+func (c *controlPlane) SendBatch(msgs [][]byte, to []netip.AddrPort) int {
+	if len(msgs) == 0 {
+		return 0
+	}
+	g := c.pick(to[0].Addr().Unmap())
+	if g == nil {
+		c.noSocket.Add(uint64(len(msgs)))
+		return len(msgs)
+	}
+	t := newTxBatch(c, g.socks[0], min(len(msgs), requestBatch))
+	failed := 0
+	for i, b := range msgs {
+		if t.n == len(t.hdrs) {
+			failed += t.flush()
+		}
+		if err := t.Send(b, to[i]); err != nil {
+			failed++
+		}
+	}
+	return failed + t.flush()
+}
+
 // sendmmsg runs under RawConn.Write for datagrams [first, n).
 func (t *txBatch) sendmmsg(fd uintptr) bool {
 	for {
@@ -378,20 +404,23 @@ func (t *txBatch) sendmmsg(fd uintptr) bool {
 	}
 }
 
-// flush sends the queued datagrams. A datagram the kernel refuses (an
-// unreachable destination) is counted and skipped.
-func (t *txBatch) flush() {
+// flush sends the queued datagrams and returns how many failed. A datagram
+// the kernel refuses (an unreachable destination) is counted and skipped.
+func (t *txBatch) flush() int {
 	if t.n == 0 {
-		return
+		return 0
 	}
 	t.c.sendBatches.Add(1)
+	failed := 0
 	for t.first = 0; t.first < t.n; {
 		if err := t.s.rc.Write(t.fn); err != nil {
 			// The socket was closed.
+			failed += t.n - t.first
 			t.c.sendErrors.Add(uint64(t.n - t.first))
 			break
 		}
 		if t.errno != 0 || t.sent <= 0 {
+			failed++
 			t.c.sendErrors.Add(1)
 			t.first++
 			continue
@@ -400,4 +429,5 @@ func (t *txBatch) flush() {
 		t.first += t.sent
 	}
 	t.n = 0
+	return failed
 }

@@ -230,3 +230,43 @@ func TestIPv6Control(t *testing.T) {
 		t.Errorf("received_priority = %d, want 1", got)
 	}
 }
+
+// TestSendBatch: the control plane sends a batch (a publication to many
+// subscribers) with sendmmsg, 64 datagrams per system call.
+func TestSendBatch(t *testing.T) {
+	c := newControlPlane(slog.New(slog.DiscardHandler))
+	g, err := c.openGroup(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.groups[g.addr] = g
+	c.publishLocked()
+	defer c.close()
+	peer := newPeer(t)
+	if err := peer.conn.SetReadBuffer(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	const n = 150
+	msgs := make([][]byte, n)
+	to := make([]netip.AddrPort, n)
+	for i := range n {
+		msgs[i] = []byte{byte(i), byte(i >> 8)}
+		to[i] = peer.addr()
+	}
+	if failed := c.SendBatch(msgs, to); failed != 0 {
+		t.Fatalf("%d failed", failed)
+	}
+	if got, b := c.sent.Load(), c.sendBatches.Load(); got != n || b != 3 {
+		t.Fatalf("sent %d in %d batches, want %d in 3", got, b, n)
+	}
+	for i := range n {
+		b := peer.recv(3 * time.Second)
+		if len(b) != 2 || int(b[0])|int(b[1])<<8 != i {
+			t.Fatalf("datagram %d: %x", i, b)
+		}
+	}
+	// A destination of a family with no socket fails, counted.
+	if failed := c.SendBatch([][]byte{{1}}, []netip.AddrPort{netip.MustParseAddrPort("[2001:db8::1]:4342")}); failed != 1 {
+		t.Fatalf("IPv6 destination without an IPv6 socket: %d failed, want 1", failed)
+	}
+}

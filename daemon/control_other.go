@@ -32,6 +32,17 @@ func (c *controlPlane) openGroup(a netip.AddrPort) (*listenGroup, error) {
 	return g, nil
 }
 
+// SendBatch implements mapserver.BatchSender, one datagram at a time.
+func (c *controlPlane) SendBatch(msgs [][]byte, to []netip.AddrPort) int {
+	failed := 0
+	for i, b := range msgs {
+		if c.Send(b, to[i]) != nil {
+			failed++
+		}
+	}
+	return failed
+}
+
 // drops is unknown on this system.
 func (g *listenGroup) drops() dropCounts { return dropCounts{} }
 

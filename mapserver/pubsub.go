@@ -675,15 +675,37 @@ func (s *Server) preparePublicationsLocked(jobs []pubJob) []*pubPending {
 	return out
 }
 
+// BatchSender is a Sender that can also send many datagrams at once (the
+// daemon's control plane, with sendmmsg): a change published to many
+// subscribers goes out through it when the Server's Sender is one.
+type BatchSender interface {
+	Sender
+	// SendBatch sends msgs[i] to to[i] for every i and returns how many
+	// could not be sent.
+	SendBatch(msgs [][]byte, to []netip.AddrPort) int
+}
+
 // sendPubSub sends the first transmission of prepared pub/sub Map-Notifies.
 // It must be called without regMu or subs.mu held.
 func (s *Server) sendPubSub(ps []*pubPending) {
 	if len(ps) == 0 {
 		return
 	}
-	for _, p := range ps {
-		s.ctr.inc(cPubSubNotifySent)
-		s.send(p.msg, p.target)
+	s.ctr.add(cPubSubNotifySent, uint64(len(ps)))
+	if bs, ok := s.out.(BatchSender); ok && len(ps) > 1 {
+		msgs := make([][]byte, len(ps))
+		to := make([]netip.AddrPort, len(ps))
+		for i, p := range ps {
+			msgs[i], to[i] = p.msg, p.target
+		}
+		if failed := bs.SendBatch(msgs, to); failed > 0 {
+			s.ctr.add(cSendErrors, uint64(failed))
+			s.warn("publications not sent", "failed", failed, "of", len(ps))
+		}
+	} else {
+		for _, p := range ps {
+			s.send(p.msg, p.target)
+		}
 	}
 	s.poke()
 }
