@@ -93,6 +93,7 @@ func TestDefaultsFilled(t *testing.T) {
 			RegistrationTimeout: 3 * time.Minute,
 			MapNotifyRetransmit: time.Second,
 			MapNotifyRetries:    3,
+			MaxRegistrations:    1_000_000,
 			PubSub: PubSub{
 				Algorithm: AlgHMACSHA256, MaxSubscriptions: 1_000_000, MaxPerITR: 10_000,
 				NegativeTTL: 15 * time.Minute, MaxPending: 200_000,
@@ -117,7 +118,8 @@ func TestDefaultsFilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.MapServer.Sites[0]
-	if s.KeyID != 0 || s.Algorithm != AlgHMACSHA256 || s.AcceptMoreSpecifics || !s.ProxyReply {
+	if s.KeyID != 0 || s.Algorithm != AlgHMACSHA256 || s.AcceptMoreSpecifics || !s.ProxyReply ||
+		s.RegistrationPolicy != "auto" || s.MaxPrefixes != 10_000 || s.MaxRegistrations != 20_000 {
 		t.Errorf("site defaults = %+v", s)
 	}
 }
@@ -285,6 +287,16 @@ func TestErrors(t *testing.T) {
 		{
 			"retries range", strings.Replace(base, "[map-server]\n", "[map-server]\nmap-notify-retries = -1\n", 1),
 			[]string{`lispd.toml:8: map-server.map-notify-retries: -1: out of range 0..100`},
+		},
+		{
+			"registration policy", strings.Replace(base, "name = \"site-a\"\n", "name = \"site-a\"\nregistration-policy = \"latest\"\nmax-prefixes = 0\n", 1),
+			[]string{`lispd.toml:10: map-server.site[0].registration-policy: "latest": unknown policy: want auto, merge, replace`,
+				`lispd.toml:11: map-server.site[0].max-prefixes: 0: out of range 1..2147483647`},
+		},
+		{
+			"map-server limits and state file", strings.Replace(base, "[map-server]\n", "[map-server]\nmax-registrations = -5\nstate-file = \"registrations.db\"\n", 1),
+			[]string{`lispd.toml:8: map-server.max-registrations: -5: out of range 1..2147483647`,
+				`lispd.toml:9: map-server.state-file: "registrations.db": must be an absolute path`},
 		},
 		{
 			"wrong type bool", strings.Replace(base, "name = \"site-a\"\n", "name = \"site-a\"\nproxy-reply = \"yes\"\n", 1),

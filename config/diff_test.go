@@ -110,7 +110,7 @@ func TestDiffSections(t *testing.T) {
 	}
 	// The pub/sub keys of the removed map-server need a restart, as the
 	// role does.
-	wantRestart := []string{"daemon.roles", "map-server.pubsub.algorithm", "map-server.pubsub.max-subscriptions",
+	wantRestart := []string{"daemon.roles", "map-server.max-registrations", "map-server.pubsub.algorithm", "map-server.pubsub.max-subscriptions",
 		"map-server.pubsub.max-per-itr", "map-server.pubsub.negative-ttl", "map-server.pubsub.max-pending"}
 	if !reflect.DeepEqual(ch.RestartRequired, wantRestart) {
 		t.Errorf("RestartRequired = %v", ch.RestartRequired)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -92,6 +93,10 @@ func validateMapServer(ms *MapServer, d *decoder) {
 			"out of range 0..%d", maxMapNotifyRetries)
 	}
 	validatePubSub(&ms.PubSub, d)
+	intRange(d, "map-server.max-registrations", ms.MaxRegistrations, 1, math.MaxInt32)
+	if f := ms.StateFile; f != "" && !filepath.IsAbs(f) {
+		d.errorf("map-server.state-file", "map-server.state-file", strconv.Quote(f), "must be an absolute path")
+	}
 	names := map[string]int{}
 	type owned struct {
 		p    EIDPrefix
@@ -112,6 +117,12 @@ func validateMapServer(ms *MapServer, d *decoder) {
 		if s.AuthenticationKey == "" {
 			d.errorf(path+".authentication-key", path+".authentication-key", `""`, "must not be empty")
 		}
+		if !slices.Contains(RegistrationPolicies(), s.RegistrationPolicy) {
+			d.errorf(path+".registration-policy", path+".registration-policy", strconv.Quote(s.RegistrationPolicy),
+				"unknown policy: want %s", strings.Join(RegistrationPolicies(), ", "))
+		}
+		intRange(d, path+".max-prefixes", s.MaxPrefixes, 1, math.MaxInt32)
+		intRange(d, path+".max-registrations", s.MaxRegistrations, 1, math.MaxInt32)
 		key := path + ".eid-prefixes"
 		if len(s.EIDPrefixes) == 0 {
 			d.errorf(key, key, "[]", "must list at least one EID prefix")
@@ -146,6 +157,9 @@ func validateMapServer(ms *MapServer, d *decoder) {
 		open = append(open, cur)
 	}
 }
+
+// RegistrationPolicies lists the values of map-server.site.registration-policy.
+func RegistrationPolicies() []string { return []string{"auto", "merge", "replace"} }
 
 // validatePubSub checks the [map-server.pubsub] table.
 func validatePubSub(ps *PubSub, d *decoder) {

@@ -290,10 +290,12 @@ func (d *Daemon) apply(old, next *config.Config) error {
 		next.Daemon.Roles = old.Daemon.Roles
 		next.Daemon.APISocket = old.Daemon.APISocket
 		next.Daemon.LogFormat = old.Daemon.LogFormat
-		// The Map-Server's pub/sub settings are fixed at start.
-		if old.MapServer != nil && next.MapServer != nil && next.MapServer.PubSub != old.MapServer.PubSub {
-			ms := *next.MapServer
-			ms.PubSub = old.MapServer.PubSub
+		// The Map-Server's pub/sub settings, its registration bound and
+		// its state file are fixed at start.
+		if o, n := old.MapServer, next.MapServer; o != nil && n != nil &&
+			(n.PubSub != o.PubSub || n.MaxRegistrations != o.MaxRegistrations || n.StateFile != o.StateFile) {
+			ms := *n
+			ms.PubSub, ms.MaxRegistrations, ms.StateFile = o.PubSub, o.MaxRegistrations, o.StateFile
 			next.MapServer = &ms
 		}
 	}
@@ -351,13 +353,22 @@ func mapServerConfig(cfg *config.Config) (mapserver.Config, error) {
 		if ms.MapNotifyRetries == 0 {
 			c.NotifyRetries = -1 // sent once, no retransmission
 		}
+		c.MaxRegistrations = ms.MaxRegistrations
+		c.StateFile = ms.StateFile
 		for _, s := range ms.Sites {
+			policy, err := mapserver.ParseRegistrationPolicy(s.RegistrationPolicy)
+			if err != nil {
+				return c, fmt.Errorf("daemon: site %q: %w", s.Name, err)
+			}
 			site := mapserver.Site{
-				Name:            s.Name,
-				Key:             []byte(s.AuthenticationKey),
-				KeyID:           s.KeyID,
-				Algorithm:       wire.AlgorithmID(s.Algorithm), // same numbering
-				AllowProxyReply: s.ProxyReply,
+				Name:             s.Name,
+				Key:              []byte(s.AuthenticationKey),
+				KeyID:            s.KeyID,
+				Algorithm:        wire.AlgorithmID(s.Algorithm), // same numbering
+				AllowProxyReply:  s.ProxyReply,
+				Policy:           policy,
+				MaxPrefixes:      s.MaxPrefixes,
+				MaxRegistrations: s.MaxRegistrations,
 			}
 			for _, p := range s.EIDPrefixes {
 				site.Prefixes = append(site.Prefixes, mapserver.SitePrefix{

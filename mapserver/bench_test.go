@@ -205,8 +205,9 @@ func TestRequestPathAllocations(t *testing.T) {
 // prefix (run with -benchtime 100000x for a figure at scale).
 func BenchmarkRegisterPrefixes(b *testing.B) {
 	sites := []Site{{Name: "bench", Key: keyA, Algorithm: wire.AlgHMACSHA256128, AllowProxyReply: true,
-		Prefixes: []SitePrefix{{EIDPrefix: eid(0, "10.0.0.0/8"), AcceptMoreSpecifics: true}}}}
-	s, err := New(Config{MapServer: true, MapResolver: true, Sites: sites}, &nullSender{}, nil)
+		Prefixes:    []SitePrefix{{EIDPrefix: eid(0, "10.0.0.0/8"), AcceptMoreSpecifics: true}},
+		MaxPrefixes: 1 << 21, MaxRegistrations: 1 << 21}}
+	s, err := New(Config{MapServer: true, MapResolver: true, Sites: sites, MaxRegistrations: 1 << 21}, &nullSender{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,6 +24,18 @@ const (
 	DefaultNotifyRetries = 3
 	// ControlPort is the LISP control-plane UDP port (RFC 9301 section 5.1).
 	ControlPort = 4342
+	// DefaultMaxRegistrations bounds the registrations (EID-prefix and xTR
+	// pairs) of the whole Map-Server: the memory bound. A registration
+	// costs about 1.2 kB of heap (BenchmarkRegisterPrefixes: a /28 with one
+	// RLOC, its published view included), so the default holds about
+	// 1.2 GB.
+	DefaultMaxRegistrations = 1_000_000
+	// DefaultSiteMaxPrefixes bounds the distinct EID-prefixes one site
+	// registers.
+	DefaultSiteMaxPrefixes = 10_000
+	// DefaultSiteMaxRegistrations bounds the registrations of one site
+	// (its prefixes times the xTRs registering each).
+	DefaultSiteMaxRegistrations = 20_000
 )
 
 // Negative Map-Reply parameters (record TTLs are in minutes on the wire).
@@ -83,6 +95,14 @@ type Config struct {
 	NotRegisteredTTL time.Duration
 	// PubSub configures publish/subscribe (RFC 9437; Map-Server role).
 	PubSub PubSubConfig
+	// MaxRegistrations bounds the registrations of all sites together;
+	// beyond it new registrations are refused (and counted). 0 means
+	// DefaultMaxRegistrations.
+	MaxRegistrations int
+	// StateFile, when not empty, is where the registration database is
+	// kept across restarts (see persist.go): New restores it, Run writes
+	// it after changes and when it returns.
+	StateFile string
 	// Clock is the time source; nil means the system clock.
 	Clock Clock
 }
@@ -108,6 +128,16 @@ type Site struct {
 	// Map-Register (RFC 9301 section 8.3). When false the P bit is ignored
 	// and requests are always forwarded to an ETR.
 	AllowProxyReply bool
+	// Policy says what a Map-Register does to the registrations of the
+	// same EID-prefix by other xTRs (see RegistrationPolicy); the zero
+	// value is PolicyAuto.
+	Policy RegistrationPolicy
+	// MaxPrefixes bounds the distinct EID-prefixes the site registers; 0
+	// means DefaultSiteMaxPrefixes.
+	MaxPrefixes int
+	// MaxRegistrations bounds the site's registrations (EID-prefix and
+	// xTR pairs); 0 means DefaultSiteMaxRegistrations.
+	MaxRegistrations int
 }
 
 // SitePrefix is an EID-prefix a site may register.
@@ -157,6 +187,9 @@ func (c Config) withDefaults() Config {
 	if c.NotRegisteredTTL == 0 {
 		c.NotRegisteredTTL = NotRegisteredTTL
 	}
+	if c.MaxRegistrations == 0 {
+		c.MaxRegistrations = DefaultMaxRegistrations
+	}
 	c.PubSub = c.PubSub.withDefaults()
 	return c
 }
@@ -171,6 +204,9 @@ func (c *Config) validate() error {
 	}
 	if c.NotConfiguredTTL < 0 || c.NotRegisteredTTL < 0 {
 		return &ConfigError{Field: "negative Map-Reply TTL", Reason: "negative"}
+	}
+	if c.MaxRegistrations < 0 {
+		return &ConfigError{Field: "max registrations", Reason: "negative"}
 	}
 	return c.PubSub.validate()
 }
@@ -200,6 +236,12 @@ func validateSites(sites []Site) error {
 		}
 		if len(s.Prefixes) == 0 {
 			return &ConfigError{Where: where, Field: "prefixes", Reason: "no EID-prefix"}
+		}
+		if !s.Policy.valid() {
+			return &ConfigError{Where: where, Field: "registration policy", Reason: fmt.Sprintf("unknown policy %d", s.Policy)}
+		}
+		if s.MaxPrefixes < 0 || s.MaxRegistrations < 0 {
+			return &ConfigError{Where: where, Field: "limits", Reason: "negative"}
 		}
 		for _, p := range s.Prefixes {
 			if !validPrefix(p.Prefix) {

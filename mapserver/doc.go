@@ -20,10 +20,20 @@
 // EID-prefix and registering xTR (its xTR-ID when the I bit is set, else its
 // source address), expire when not refreshed within the registration
 // timeout (or the Record TTL when the T bit asks for it), and are withdrawn
-// by a Record TTL of 0. A Map-Register with the M bit is acknowledged with a
-// Map-Notify. When the merged RLOC-set of a prefix changes, the other xTRs
-// that registered it get an unsolicited Map-Notify, retransmitted until an
-// authenticated Map-Notify-Ack with its nonce arrives.
+// by a Record TTL of 0. The site's RegistrationPolicy says whether a
+// Map-Register replaces the other xTRs' registrations of its prefixes or is
+// merged with them (policy.go; by default an xTR-ID-less register replaces
+// the other xTR-ID-less ones, so a renumbered ETR does not stay registered
+// at its old address). A Map-Register already superseded by a later one of
+// the same xTR is refused as a replay (replay.go). New registrations beyond
+// a site's MaxPrefixes or MaxRegistrations, or the server's
+// MaxRegistrations, are refused. A Map-Register with the M bit is
+// acknowledged with a Map-Notify when all of it was accepted. When the
+// merged RLOC-set of a prefix changes, the other xTRs that registered it get
+// an unsolicited Map-Notify, retransmitted until an authenticated
+// Map-Notify-Ack with its nonce arrives; an xTR that leaves several in a row
+// unacknowledged gets no more until it acknowledges or registers again.
+// With Config.StateFile the registrations survive a restart (persist.go).
 //
 // Map-Requests for a registered EID are answered by proxy (a
 // non-authoritative Map-Reply to the ITR-RLOC) when an ETR set the P bit and

@@ -204,6 +204,7 @@ type regOpts struct {
 	proxy      bool
 	wantNotify bool
 	useTTL     bool
+	merge      bool
 	xtrID      *wire.XTRID
 	siteID     uint64
 	records    []wire.EIDRecord
@@ -216,6 +217,7 @@ func buildRegister(t testing.TB, o regOpts) []byte {
 		ProxyReply:    o.proxy,
 		WantMapNotify: o.wantNotify,
 		UseTTL:        o.useTTL,
+		MergeRequest:  o.merge,
 		Nonce:         o.nonce,
 		KeyID:         o.keyID,
 		AlgorithmID:   o.alg,

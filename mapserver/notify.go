@@ -17,6 +17,16 @@ import (
 // gives up after NotifyRetries retransmissions. The Map-Notify goes to the
 // address and port each xTR sent its last Map-Register from: its control
 // socket, the one place it is known to listen.
+//
+// An xTR that lets maxUnackedNotifies unsolicited Map-Notifies in a row go
+// unacknowledged (each after all its retransmissions) is not sent any more
+// (map_notify_suppressed) until it acknowledges one or registers again: a
+// registration left behind by a renumbered or dead ETR costs a few
+// datagrams, not four per change until it expires.
+
+// maxUnackedNotifies is how many unsolicited Map-Notifies in a row an xTR
+// may leave unacknowledged before it is sent no more.
+const maxUnackedNotifies = 3
 
 // pendKey identifies what an unsolicited Map-Notify is about: one prefix, one
 // target xTR. A newer change for the same pair replaces the pending one.
@@ -53,13 +63,25 @@ type notifier struct {
 	mu      sync.Mutex
 	byNonce map[uint64]*pendingNotify
 	byKey   map[pendKey]*pendingNotify
+	// unacked counts, per xTR, the unsolicited Map-Notifies in a row it
+	// left unacknowledged; an xTR is in it only while it has some.
+	unacked map[xtrKey]uint8
 }
 
 func newNotifier() notifier {
 	return notifier{
 		byNonce: make(map[uint64]*pendingNotify),
 		byKey:   make(map[pendKey]*pendingNotify),
+		unacked: make(map[xtrKey]uint8),
 	}
+}
+
+// resetUnacked forgets the unacknowledged Map-Notifies of x: it answered
+// or registered again.
+func (n *notifier) resetUnacked(x xtrKey) {
+	n.mu.Lock()
+	delete(n.unacked, x)
+	n.mu.Unlock()
 }
 
 // cancel forgets the pending Map-Notify for k, if any.
@@ -109,6 +131,13 @@ func (s *Server) prepareNotifiesLocked(jobs []notifyJob) []*pendingNotify {
 	for i := range jobs {
 		j := &jobs[i]
 		if last[j.key] != i {
+			continue
+		}
+		s.notify.mu.Lock()
+		silent := s.notify.unacked[j.key.xtr] >= maxUnackedNotifies
+		s.notify.mu.Unlock()
+		if silent {
+			s.ctr.inc(cNotifySuppressed)
 			continue
 		}
 		nonce := s.freshNonce()
@@ -191,6 +220,9 @@ func (s *Server) retransmit(now time.Time) time.Time {
 		if p.sent >= s.cfg.NotifyRetries {
 			delete(s.notify.byNonce, nonce)
 			delete(s.notify.byKey, p.key)
+			if n := s.notify.unacked[p.key.xtr]; n < maxUnackedNotifies {
+				s.notify.unacked[p.key.xtr] = n + 1
+			}
 			s.ctr.inc(cNotifyGivenUp)
 			if s.debugging() {
 				s.log.Debug("map-notify not acknowledged, giving up", "site", p.site, "eid", p.key.prefix.String(), "to", p.target)
@@ -248,6 +280,7 @@ func (s *Server) handleNotifyAck(m *wire.MapNotifyAck, raw []byte, from netip.Ad
 	if acked {
 		delete(s.notify.byNonce, p.nonce)
 		delete(s.notify.byKey, p.key)
+		delete(s.notify.unacked, p.key.xtr)
 	}
 	s.notify.mu.Unlock()
 	if acked {

@@ -17,8 +17,9 @@ func pubsubBenchServer(b *testing.B, n int) (*Server, *capSender) {
 	b.Helper()
 	out := &capSender{}
 	sites := []Site{{Name: "bench", Key: keyA, Algorithm: wire.AlgHMACSHA256128, AllowProxyReply: true,
-		Prefixes: []SitePrefix{{EIDPrefix: eid(0, "10.0.0.0/8"), AcceptMoreSpecifics: true}}}}
-	s, err := New(Config{MapServer: true, MapResolver: true, Sites: sites,
+		Prefixes:    []SitePrefix{{EIDPrefix: eid(0, "10.0.0.0/8"), AcceptMoreSpecifics: true}},
+		MaxPrefixes: 1 << 21, MaxRegistrations: 1 << 21}}
+	s, err := New(Config{MapServer: true, MapResolver: true, Sites: sites, MaxRegistrations: 1 << 21,
 		PubSub: PubSubConfig{Enabled: true, Key: pubsubKey, MaxPerITR: 1 << 30, MaxPending: 1 << 30}}, out, nil)
 	if err != nil {
 		b.Fatal(err)

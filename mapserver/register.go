@@ -129,12 +129,25 @@ func (s *Server) handleRegister(m *wire.MapRegister, raw []byte, from netip.Addr
 			s.regMu.Unlock()
 			continue
 		}
-		notifies := s.prepareNotifiesLocked(s.applyRegisterLocked(site, m, keys, from))
+		res := s.applyRegisterLocked(site, m, keys, from)
+		notifies := s.prepareNotifiesLocked(res.jobs)
 		pubs := s.preparePublicationsLocked(s.takePubJobsLocked())
 		s.regMu.Unlock()
-		s.ctr.inc(cRegisterOK)
 		s.sendPubSub(pubs)
 		s.sendNotifies(notifies)
+		switch {
+		case res.replay:
+			s.ctr.inc(cRegisterReplays)
+			s.warn("map-register refused: a replay of a register already superseded", "site", site.name, "from", from,
+				"nonce", m.Nonce)
+			return
+		case res.refused > 0:
+			// What fit was applied; no Map-Notify says all of it was.
+			s.warn("map-register refused in part: registration limit reached", "site", site.name, "from", from,
+				"limit", res.reason.String(), "refused_records", res.refused, "records", len(m.Records))
+			return
+		}
+		s.ctr.inc(cRegisterOK)
 		if m.WantMapNotify {
 			s.sendRegisterNotify(out, site, m, from)
 		}
@@ -142,31 +155,145 @@ func (s *Server) handleRegister(m *wire.MapRegister, raw []byte, from netip.Addr
 	}
 }
 
-// applyRegisterLocked stores the records of an authenticated Map-Register
-// and returns the unsolicited Map-Notify messages the changes call for.
-// regMu must be held.
-func (s *Server) applyRegisterLocked(site *site, m *wire.MapRegister, keys []EIDPrefix, from netip.AddrPort) []notifyJob {
+// limitReason says which limit refused a new registration.
+type limitReason uint8
+
+const (
+	limitNone limitReason = iota
+	limitSitePrefixes
+	limitSiteRegistrations
+	limitGlobal
+)
+
+func (r limitReason) String() string {
+	switch r {
+	case limitSitePrefixes:
+		return "site max-prefixes"
+	case limitSiteRegistrations:
+		return "site max-registrations"
+	case limitGlobal:
+		return "map-server max-registrations"
+	}
+	return "none"
+}
+
+// counter returns the counter of refusals for r.
+func (r limitReason) counter() counter {
+	switch r {
+	case limitSitePrefixes:
+		return cRefusedSitePrefixes
+	case limitSiteRegistrations:
+		return cRefusedSiteRegistrations
+	}
+	return cRefusedGlobal
+}
+
+// limitLocked returns the limit, if any, that refuses site a new
+// registration: newPrefix when the site has not registered the prefix yet,
+// replacing the number of other xTRs' registrations it replaces (then it
+// adds none). regMu must be held.
+func (s *Server) limitLocked(site *site, newPrefix bool, replacing int) limitReason {
+	switch {
+	case newPrefix && s.reg.perSitePrefixes[site.name] >= site.maxPrefixes:
+		return limitSitePrefixes
+	case replacing > 0:
+		return limitNone
+	case s.reg.perSite[site.name] >= site.maxRegs:
+		return limitSiteRegistrations
+	case s.reg.total >= s.cfg.MaxRegistrations:
+		return limitGlobal
+	}
+	return limitNone
+}
+
+// regResult is what applying a Map-Register did.
+type regResult struct {
+	// jobs are the unsolicited Map-Notifies the changes call for.
+	jobs []notifyJob
+	// replay is set when the register was refused as a replay; nothing
+	// was applied.
+	replay bool
+	// refused counts the records refused by a limit, reason the first
+	// limit that refused one.
+	refused int
+	reason  limitReason
+}
+
+// applyRegisterLocked stores the records of an authenticated Map-Register,
+// unless it is a replay (replay.go), replacing the registrations of other
+// xTRs that the site's policy says it replaces (policy.go) and refusing
+// the new registrations beyond the limits. regMu must be held.
+func (s *Server) applyRegisterLocked(site *site, m *wire.MapRegister, keys []EIDPrefix, from netip.AddrPort) regResult {
 	now := s.clock.Now()
 	x := xtrKey{addr: from.Addr()}
 	if m.XTRIDPresent {
 		x = xtrKey{id: m.XTRID, hasID: true}
 	}
-	var jobs []notifyJob
+	d := registerDigest(m)
+	verdict := s.replayLocked(m, keys, x, d, now)
+	switch verdict {
+	case isReplay:
+		return regResult{replay: true}
+	case nonceReset:
+		s.ctr.inc(cRegisterNonceResets)
+		s.log.Warn("map-register accepted although its nonce is older than the xTR's last: its clock went back, or it was refused for a minute",
+			"site", site.name, "xtr", x.String(), "from", from)
+	}
+	// It registers again: unsolicited Map-Notifies go to it again.
+	s.notify.resetUnacked(x)
+	var res regResult
+	withdrew, content := false, false
 	for i := range m.Records {
 		rec := &m.Records[i]
 		key := keys[i]
 		if rec.RecordTTL == 0 {
 			// A Record TTL of 0 withdraws this xTR's registration.
+			withdrew = true
 			e := s.reg.entries[key]
-			if e == nil || !s.reg.remove(e, x) {
+			if e == nil {
 				continue
 			}
+			_, old := e.find(x)
+			if old == nil {
+				continue
+			}
+			s.replay.remember(old.digest, replayChange)
+			s.reg.remove(e, x)
+			content = true
 			s.ctr.inc(cDeregistered)
 			s.notify.cancel(pendKey{prefix: key, xtr: x})
 			// One line per registration event (not per refresh): the
 			// operator's record of what registered and when.
 			s.log.Info("registration withdrawn by the ETR", "site", site.name, "eid", key.Prefix.String(), "iid", key.InstanceID, "xtr", x.String())
-			jobs = s.republishLocked(e, jobs, &x)
+			res.jobs = s.republishLocked(e, res.jobs, &x)
+			continue
+		}
+		e := s.reg.entries[key]
+		var (
+			old     *registration
+			victims []*registration
+		)
+		if e != nil {
+			_, old = e.find(x)
+			if site.policy == PolicyAuto && e.noteReturn(x) {
+				s.log.Warn("EID-prefix registered by several ETRs without xTR-IDs: merging their registrations from now on (set the site's registration-policy to merge to say so)",
+					"site", site.name, "eid", key.Prefix.String(), "iid", key.InstanceID, "xtr", x.String())
+			}
+			for _, r := range e.regs {
+				if site.policy.replaces(x, m.MergeRequest, rec, e, r.xtr) {
+					victims = append(victims, r)
+				}
+			}
+		}
+		var oldDigest uint64
+		if old != nil {
+			oldDigest = old.digest
+		} else if why := s.limitLocked(site, e == nil, len(victims)); why != limitNone {
+			res.refused++
+			if res.reason == limitNone {
+				res.reason = why
+			}
+			s.ctr.inc(why.counter())
 			continue
 		}
 		timeout := s.cfg.RegistrationTimeout
@@ -188,18 +315,47 @@ func (s *Server) applyRegisterLocked(site *site, m *wire.MapRegister, keys []EID
 			first:      now,
 			last:       now,
 			expires:    now.Add(timeout),
+			digest:     d,
+			nonce:      m.Nonce,
 		}
 		e, created, changed := s.reg.upsert(reg)
+		if oldDigest != d {
+			kind := replayRefresh
+			if changed {
+				kind = replayChange
+			}
+			s.replay.remember(oldDigest, kind)
+		}
 		if created {
 			s.log.Info("registered", "site", site.name, "eid", key.Prefix.String(), "iid", key.InstanceID, "xtr", x.String(), "from", from)
 			s.poke()
 		}
+		for _, v := range victims {
+			e.noteReplaced(v.xtr)
+			s.replay.remember(v.digest, replayChange)
+			s.reg.remove(e, v.xtr)
+			s.notify.cancel(pendKey{prefix: key, xtr: v.xtr})
+			s.notify.resetUnacked(v.xtr)
+			s.ctr.inc(cReplaced)
+			s.log.Info("registration replaced by another xTR's", "site", site.name, "eid", key.Prefix.String(), "iid", key.InstanceID,
+				"policy", site.policy.String(), "old_xtr", v.xtr.String(), "xtr", x.String(), "from", from)
+			changed = true
+		}
+		content = content || changed
 		if changed {
 			// A plain refresh leaves the published view as it is.
-			jobs = s.republishLocked(e, jobs, &x)
+			res.jobs = s.republishLocked(e, res.jobs, &x)
 		}
 	}
-	return jobs
+	if withdrew && m.Nonce != 0 {
+		// A copy of the withdrawal must not withdraw a later registration.
+		s.replay.remember(d, replayChange)
+	}
+	if x.hasID && timeNonce(m.Nonce, now) {
+		s.replay.noteNonce(x.id, m.Nonce, now, verdict == nonceReset)
+	}
+	s.markDirtyLocked(content)
+	return res
 }
 
 // republishLocked recomputes the published view of e after a change and
@@ -310,10 +466,14 @@ func (s *Server) expire(now time.Time) time.Time {
 			continue
 		}
 		s.ctr.inc(cExpired)
+		s.replay.remember(reg.digest, replayChange)
 		s.notify.cancel(pendKey{prefix: reg.prefix, xtr: reg.xtr})
+		s.notify.resetUnacked(reg.xtr)
+		s.markDirtyLocked(true)
 		s.log.Warn("registration expired: the ETR stopped refreshing it", "site", reg.site, "eid", reg.prefix.Prefix.String(), "iid", reg.prefix.InstanceID, "xtr", reg.xtr.String())
 		jobs = s.republishLocked(e, jobs, nil)
 	}
+	s.replay.sweep(now)
 	next, _ := s.reg.nextExpiry()
 	notifies := s.prepareNotifiesLocked(jobs)
 	pubs := s.preparePublicationsLocked(s.takePubJobsLocked())

@@ -50,7 +50,11 @@ type registration struct {
 	last       time.Time
 	expires    time.Time
 	seq        uint64 // order of the last change, for "latest wins"
-	removed    bool
+	// digest and nonce identify the last Map-Register that refreshed the
+	// registration (replay.go).
+	digest  uint64
+	nonce   uint64
+	removed bool
 }
 
 // prefixEntry holds the registrations of one EID-prefix.
@@ -66,7 +70,16 @@ type prefixEntry struct {
 	// locKey is the canonical encoding of the merged RLOC-set, to detect
 	// changes.
 	locKey string
+	// replaced are the source addresses of the xTR-ID-less registrations
+	// the auto policy replaced (at most maxReplaced, the latest); multi is
+	// set once one of them registered again: the site has several ETRs
+	// without xTR-IDs, and auto merges them from then on.
+	replaced []netip.Addr
+	multi    bool
 }
+
+// maxReplaced bounds prefixEntry.replaced.
+const maxReplaced = 4
 
 // published is the immutable view of a registered EID-prefix that the
 // request path reads.
@@ -142,15 +155,22 @@ func (h *expiryHeap) Pop() any {
 // registry is the writer side of the database. Guarded by Server.regMu.
 type registry struct {
 	entries map[EIDPrefix]*prefixEntry
-	perSite map[string]int
-	expiry  expiryHeap
-	seq     uint64
+	// perSite and perSitePrefixes count the registrations and the
+	// registered EID-prefixes of each site, total all registrations: the
+	// limits (Site.MaxRegistrations, Site.MaxPrefixes,
+	// Config.MaxRegistrations).
+	perSite         map[string]int
+	perSitePrefixes map[string]int
+	total           int
+	expiry          expiryHeap
+	seq             uint64
 }
 
 func newRegistry() *registry {
 	return &registry{
-		entries: make(map[EIDPrefix]*prefixEntry),
-		perSite: make(map[string]int),
+		entries:         make(map[EIDPrefix]*prefixEntry),
+		perSite:         make(map[string]int),
+		perSitePrefixes: make(map[string]int),
 	}
 }
 
@@ -171,6 +191,7 @@ func (r *registry) upsert(in *registration) (e *prefixEntry, created, changed bo
 	if e == nil {
 		e = &prefixEntry{prefix: in.prefix, site: in.site}
 		r.entries[in.prefix] = e
+		r.perSitePrefixes[in.site]++
 	}
 	if _, old := e.find(in.xtr); old != nil {
 		changed = old.proxy != in.proxy || !sameRecord(&old.record, &in.record)
@@ -188,6 +209,7 @@ func (r *registry) upsert(in *registration) (e *prefixEntry, created, changed bo
 	in.seq = r.seq
 	e.regs = append(e.regs, in)
 	r.perSite[in.site]++
+	r.total++
 	heap.Push(&r.expiry, expiryItem{at: in.expires, reg: in})
 	return e, true, true
 }
@@ -222,13 +244,11 @@ func (r *registry) remove(e *prefixEntry, x xtrKey) bool {
 	e.regs[i] = e.regs[last]
 	e.regs[last] = nil
 	e.regs = e.regs[:last]
-	if n := r.perSite[reg.site] - 1; n > 0 {
-		r.perSite[reg.site] = n
-	} else {
-		r.perSite[reg.site] = 0
-	}
+	r.perSite[reg.site] = max(r.perSite[reg.site]-1, 0)
+	r.total--
 	if len(e.regs) == 0 {
 		delete(r.entries, e.prefix)
+		r.perSitePrefixes[e.site] = max(r.perSitePrefixes[e.site]-1, 0)
 	}
 	return true
 }

@@ -52,10 +52,14 @@ type Server struct {
 
 	ctr counters
 
-	// regMu guards reg, cfg.Sites and cfg.Resolver, and serializes writers
-	// of state.
+	// regMu guards reg, replay, persist, cfg.Sites and cfg.Resolver, and
+	// serializes writers of state.
 	regMu sync.Mutex
 	reg   *registry
+	// replay is the memory of superseded Map-Registers (replay.go).
+	replay replayMemory
+	// persist schedules the writes of the state file (persist.go).
+	persist persister
 
 	notify notifier
 
@@ -101,6 +105,8 @@ func New(cfg Config, out Sender, logger *slog.Logger) (*Server, error) {
 		log:      logger,
 		clock:    cfg.Clock,
 		reg:      newRegistry(),
+		replay:   newReplayMemory(),
+		persist:  persister{path: cfg.StateFile},
 		notify:   newNotifier(),
 		subs:     newSubscriptions(),
 		wake:     make(chan struct{}, 1),
@@ -110,6 +116,9 @@ func New(cfg Config, out Sender, logger *slog.Logger) (*Server, error) {
 		sites: compileSites(cfg.Sites, cfg.Resolver, cfg.MapServer),
 		regs:  map[uint32]*iidRegs{},
 	})
+	if cfg.StateFile != "" && cfg.MapServer {
+		s.restoreState()
+	}
 	return s, nil
 }
 
@@ -223,9 +232,10 @@ func (s *Server) dispatchRequest(r *request, toMS bool) {
 	}
 }
 
-// Run drives the timers: registration expiry and Map-Notify retransmission.
-// It returns nil when ctx is done, and ErrAlreadyRunning if called while
-// another Run is in progress. It starts no other goroutine.
+// Run drives the timers: registration expiry, Map-Notify retransmission and
+// the writes of the state file (Config.StateFile), which it writes once more
+// when ctx is done, before it returns nil. It returns ErrAlreadyRunning if
+// called while another Run is in progress. It starts no other goroutine.
 func (s *Server) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
@@ -244,6 +254,7 @@ func (s *Server) Run(ctx context.Context) error {
 		t.Reset(d)
 		select {
 		case <-ctx.Done():
+			s.flushState()
 			return nil
 		case <-t.C():
 		case <-s.wake:
@@ -255,7 +266,7 @@ func (s *Server) Run(ctx context.Context) error {
 // at now, and returns the next time something is due (zero if nothing is).
 func (s *Server) runTimers(now time.Time) time.Time {
 	next := s.expire(now)
-	for _, n := range [...]time.Time{s.retransmit(now), s.retransmitPubSub(now)} {
+	for _, n := range [...]time.Time{s.retransmit(now), s.retransmitPubSub(now), s.persistDue(now)} {
 		if !n.IsZero() && (next.IsZero() || n.Before(next)) {
 			next = n
 		}
@@ -283,6 +294,9 @@ func (s *Server) SetSites(sites []Site) error {
 	s.regMu.Lock()
 	tbl := compileSites(sites, s.cfg.Resolver, s.cfg.MapServer)
 	dropped := s.rebuildLocked(tbl)
+	if dropped > 0 {
+		s.markDirtyLocked(true)
+	}
 	s.cfg.Sites = sites
 	pubs := s.preparePublicationsLocked(s.takePubJobsLocked())
 	s.regMu.Unlock()
@@ -320,6 +334,7 @@ func (s *Server) rebuildLocked(tbl *siteTable) int {
 		for _, reg := range e.sortedRegs() {
 			s.reg.remove(e, reg.xtr)
 			s.notify.cancel(pendKey{prefix: key, xtr: reg.xtr})
+			s.notify.resetUnacked(reg.xtr)
 			dropped++
 			s.ctr.inc(cDroppedByConfig)
 		}
@@ -330,6 +345,7 @@ func (s *Server) rebuildLocked(tbl *siteTable) int {
 	for name := range s.reg.perSite {
 		if tbl.byName[name] == nil {
 			delete(s.reg.perSite, name)
+			delete(s.reg.perSitePrefixes, name)
 		}
 	}
 	regs := make(map[uint32]*iidRegs)

@@ -1,6 +1,7 @@
 package mapserver
 
 import (
+	"cmp"
 	"maps"
 	"net/netip"
 	"slices"
@@ -17,6 +18,10 @@ type site struct {
 	keyID     uint8
 	algorithm wire.AlgorithmID
 	proxy     bool
+	policy    RegistrationPolicy
+	// maxPrefixes and maxRegs are the site's limits (defaults applied).
+	maxPrefixes int
+	maxRegs     int
 	// cfg is a deep copy of the configuration, for equality checks on
 	// reload.
 	cfg Site
@@ -69,8 +74,11 @@ func compileSites(sites []Site, res ResolverConfig, localSites bool) *siteTable 
 			keyID:     sites[i].KeyID,
 			algorithm: sites[i].Algorithm,
 			proxy:     sites[i].AllowProxyReply,
+			policy:    sites[i].Policy,
 			cfg:       cloneSite(sites[i]),
 		}
+		s.maxPrefixes = cmp.Or(sites[i].MaxPrefixes, DefaultSiteMaxPrefixes)
+		s.maxRegs = cmp.Or(sites[i].MaxRegistrations, DefaultSiteMaxRegistrations)
 		t.byName[s.name] = s
 		if !localSites {
 			continue
@@ -122,6 +130,7 @@ func cloneSite(s Site) Site {
 func sitesEqual(a, b Site) bool {
 	return a.Name == b.Name && string(a.Key) == string(b.Key) && a.KeyID == b.KeyID &&
 		a.Algorithm == b.Algorithm && a.AllowProxyReply == b.AllowProxyReply &&
+		a.Policy == b.Policy && a.MaxPrefixes == b.MaxPrefixes && a.MaxRegistrations == b.MaxRegistrations &&
 		slices.Equal(a.Prefixes, b.Prefixes)
 }
 

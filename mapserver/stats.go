@@ -56,6 +56,16 @@ const (
 	cPubSubAckAuthFailure
 	cPubSubPendingOverflow
 	cSubNonceResets
+	cRegisterReplays
+	cRefusedSitePrefixes
+	cRefusedSiteRegistrations
+	cRefusedGlobal
+	cReplaced
+	cNotifySuppressed
+	cStateWrites
+	cStateWriteErrors
+	cStateRestored
+	cRegisterNonceResets
 	numCounters
 )
 
@@ -109,6 +119,16 @@ var counterNames = [numCounters]string{
 	cPubSubAckAuthFailure:      "pubsub_ack_auth_failure",
 	cPubSubPendingOverflow:     "pubsub_pending_overflow",
 	cSubNonceResets:            "subscriptions_nonce_resets",
+	cRegisterReplays:           "register_replays",
+	cRefusedSitePrefixes:       "register_refused_limit_site_prefixes",
+	cRefusedSiteRegistrations:  "register_refused_limit_site_registrations",
+	cRefusedGlobal:             "register_refused_limit_global",
+	cReplaced:                  "registrations_replaced",
+	cNotifySuppressed:          "map_notify_suppressed",
+	cStateWrites:               "state_writes",
+	cStateWriteErrors:          "state_write_errors",
+	cStateRestored:             "state_restored",
+	cRegisterNonceResets:       "register_nonce_resets",
 }
 
 // counters are the Server's outcome counters; all atomic.
@@ -259,6 +279,41 @@ type Stats struct {
 	PubSubPendingOverflow uint64
 	// SubscriptionsNonceResets counts subscriptions whose xTR acknowledged a request older than its last one (it restarted and lost its nonces): their nonce sequence starts again ("subscriptions_nonce_resets").
 	SubscriptionsNonceResets uint64
+	// RegisterReplays counts authenticated Map-Registers refused as replays
+	// of a register already superseded (replay.go) ("register_replays").
+	RegisterReplays uint64
+	// RegisterRefusedLimitSitePrefixes counts EID-records of Map-Registers
+	// refused because their site registered Site.MaxPrefixes prefixes
+	// ("register_refused_limit_site_prefixes").
+	RegisterRefusedLimitSitePrefixes uint64
+	// RegisterRefusedLimitSiteRegistrations counts EID-records refused
+	// because their site has Site.MaxRegistrations registrations
+	// ("register_refused_limit_site_registrations").
+	RegisterRefusedLimitSiteRegistrations uint64
+	// RegisterRefusedLimitGlobal counts EID-records refused because the
+	// Map-Server holds Config.MaxRegistrations registrations
+	// ("register_refused_limit_global").
+	RegisterRefusedLimitGlobal uint64
+	// RegistrationsReplaced counts registrations removed because another
+	// xTR registered the prefix and the site's policy replaces them
+	// ("registrations_replaced").
+	RegistrationsReplaced uint64
+	// MapNotifySuppressed counts unsolicited Map-Notifies not sent because
+	// their xTR left the last ones unacknowledged ("map_notify_suppressed").
+	MapNotifySuppressed uint64
+	// StateWrites counts writes of the state file ("state_writes").
+	StateWrites uint64
+	// StateWriteErrors counts failed writes of the state file
+	// ("state_write_errors").
+	StateWriteErrors uint64
+	// StateRestored counts registrations restored from the state file at
+	// start ("state_restored").
+	StateRestored uint64
+	// RegisterNonceResets counts Map-Registers accepted although their
+	// time-like nonce was older than the xTR-ID's last, because its
+	// registers had been refused for that alone for a minute: its clock
+	// went back ("register_nonce_resets").
+	RegisterNonceResets uint64
 	// Subscriptions is the number of live pub/sub subscriptions.
 	Subscriptions int
 	// PubSubPending is the number of pub/sub Map-Notifies awaiting an ack.
@@ -321,6 +376,16 @@ func (s *Stats) fields() [numCounters]*uint64 {
 		cPubSubAckAuthFailure:      &s.PubSubAckAuthFailure,
 		cPubSubPendingOverflow:     &s.PubSubPendingOverflow,
 		cSubNonceResets:            &s.SubscriptionsNonceResets,
+		cRegisterReplays:           &s.RegisterReplays,
+		cRefusedSitePrefixes:       &s.RegisterRefusedLimitSitePrefixes,
+		cRefusedSiteRegistrations:  &s.RegisterRefusedLimitSiteRegistrations,
+		cRefusedGlobal:             &s.RegisterRefusedLimitGlobal,
+		cReplaced:                  &s.RegistrationsReplaced,
+		cNotifySuppressed:          &s.MapNotifySuppressed,
+		cStateWrites:               &s.StateWrites,
+		cStateWriteErrors:          &s.StateWriteErrors,
+		cStateRestored:             &s.StateRestored,
+		cRegisterNonceResets:       &s.RegisterNonceResets,
 	}
 }
 

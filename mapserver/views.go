@@ -50,8 +50,9 @@ type RegistrationView struct {
 	ProxyReply bool
 	// WantMapNotify is the M bit of the last Map-Register.
 	WantMapNotify bool
-	// MergeRequest is the a bit of the last Map-Register (lispd always
-	// merges the RLOC-sets of the xTRs registering one prefix).
+	// MergeRequest is the a bit of the last Map-Register (under
+	// PolicyAuto it makes a register without an xTR-ID merge with the
+	// other xTRs' instead of replacing theirs).
 	MergeRequest bool
 }
 

@@ -2,10 +2,38 @@ package xtr
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/lispd/lispd/wire"
 )
+
+// registerRetryMax caps the wait between Map-Registers while they go
+// unacknowledged (the Map-Server is down or unreachable): retries after 1,
+// 2, 4, then every 5 seconds, so that a Map-Server that comes back has the
+// whole database within seconds. Acknowledged, the ETR registers every
+// register interval.
+const registerRetryMax = 5 * time.Second
+
+// lastRegisterNonce is the last Map-Register nonce drawn (registerNonce).
+var lastRegisterNonce atomic.Uint64
+
+// registerNonce returns the nonce of a Map-Register: the wall-clock time in
+// Unix nanoseconds, strictly increasing within the process. A Map-Server
+// can then tell an old register replayed from a new one (RFC 9301 section
+// 5.6 leaves the nonce free for "an anti-replay solution"; lispd's
+// Map-Server reads such nonces, see mapserver/replay.go). The nonce matches
+// the Map-Notify to the register and needs no secrecy: the Map-Notify is
+// authenticated.
+func registerNonce() uint64 {
+	for {
+		old := lastRegisterNonce.Load()
+		n := max(uint64(time.Now().UnixNano()), old+1)
+		if lastRegisterNonce.CompareAndSwap(old, n) {
+			return n
+		}
+	}
+}
 
 // registrationDownMsg is logged when a registration with a Map-Server goes
 // down (docs/deployment.md lists it).
@@ -19,7 +47,8 @@ type registerJob struct {
 
 // registerDue sends the Map-Registers that are due (RFC 9301 sections 5.6
 // and 8.2): every register interval, and sooner while the last one is
-// unacknowledged (after 1 s, then doubling up to the interval). Each
+// unacknowledged (after 1 s, then doubling up to registerRetryMax, or the
+// interval if shorter). Each
 // carries the whole database (split over several messages when it does not
 // fit one datagram), the want-map-notify (M) bit, the xTR-ID and site-ID
 // (I bit), the proxy-reply (P) bit as configured, and is signed with the
@@ -62,7 +91,7 @@ func (e *ETR) registerDue(now time.Time) {
 			s.nonces[n] = now
 		}
 		if s.awaiting {
-			s.backoff = min(max(2*s.backoff, registerRetry), st.interval)
+			s.backoff = min(max(2*s.backoff, registerRetry), registerRetryMax, st.interval)
 		} else {
 			s.backoff = registerRetry
 		}
@@ -103,7 +132,7 @@ func buildRegisters(st *etrSettings, db *database, ms MapServer) ([][]byte, []ui
 			ProxyReply:    st.proxy,
 			XTRIDPresent:  true,
 			WantMapNotify: true,
-			Nonce:         randomNonce(),
+			Nonce:         registerNonce(),
 			KeyID:         ms.KeyID,
 			AlgorithmID:   ms.Algorithm,
 			Records:       db.regRecords[start:end],
@@ -172,29 +201,46 @@ func (e *ETR) handleNotify(m *wire.MapNotify, raw []byte, from netip.AddrPort) {
 	}
 	now := e.now()
 	e.mu.Lock()
-	solicited, up := false, false
+	solicited, up, again := false, false, false
 	if s := e.servers[ms.Address]; s != nil {
-		if _, ok := s.nonces[m.Nonce]; ok {
+		sentAt, ok := s.nonces[m.Nonce]
+		if ok {
 			solicited = true
 			if s.logged != StateUp {
 				s.logged = StateUp
 				up = true
 			}
-			// Every register of the round is acknowledged by its own
-			// notify; one suffices to know the Map-Server is there.
 			delete(s.nonces, m.Nonce)
 			s.lastNotify = now
 			s.notifies++
-			if s.awaiting {
-				s.awaiting = false
-				s.backoff = 0
-				s.nextAt = s.lastRegister.Add(st.interval)
+		}
+		switch {
+		case !s.awaiting:
+		case ok && !sentAt.Before(s.lastRegister):
+			// Every register of the round is acknowledged by its own
+			// notify; one suffices to know the Map-Server has it.
+			s.awaiting = false
+			s.backoff = 0
+			s.nextAt = s.lastRegister.Add(st.interval)
+		default:
+			// The Map-Server answers (an earlier round, or an
+			// unsolicited Map-Notify) but not the last round, which may
+			// have gone while it was down or carry a newer database:
+			// register everything again as soon as that round had a
+			// second to be answered.
+			s.backoff = 0
+			if at := s.lastRegister.Add(registerRetry); at.Before(s.nextAt) {
+				s.nextAt = at
+				again = true
 			}
 		}
 	}
 	e.mu.Unlock()
 	if up {
 		e.log.Info("registered with Map-Server", "map_server", ms.Address)
+	}
+	if again {
+		e.wake()
 	}
 	if solicited {
 		e.ctr.inc(eNotifiesReceived)
