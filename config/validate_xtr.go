@@ -142,6 +142,11 @@ func validateITR(c *Config, d *decoder) {
 	}
 	intRange(d, "itr.rloc-probe-count", it.RLOCProbeCount, 1, maxProbeCount)
 	intRange(d, "itr.map-cache-size", it.MapCacheSize, 1, 1<<30)
+	for i, p := range it.EIDSpace {
+		if p.IsValid() && indexOf(it.EIDSpace, p) < i {
+			d.errorf("itr.eid-space", indexPath("itr.eid-space", i), strconv.Quote(p.String()), "duplicate EID prefix")
+		}
+	}
 	validateSubscribe(c, d)
 }
 
@@ -180,6 +185,22 @@ func validateETR(c *Config, d *decoder) {
 		d.errorf("etr.register-interval", "etr.register-interval", strconv.Quote(e.RegisterInterval.String()), "must be at least 1s")
 	}
 	ttlMinutes(d, "etr.record-ttl", e.RecordTTL)
+	switch e.DecapFilter {
+	case DecapFilterOff, DecapFilterOn:
+	default:
+		d.errorf("etr.decap-filter", "etr.decap-filter", strconv.Quote(e.DecapFilter), `must be "off" or "on"`)
+	}
+	for i, p := range e.DecapFilterAllow {
+		elem := indexPath("etr.decap-filter-allow", i)
+		switch {
+		case !p.IsValid():
+			d.errorf("etr.decap-filter-allow", elem, `""`, "must be a prefix")
+		case p.Addr().Is4In6():
+			d.errorf("etr.decap-filter-allow", elem, strconv.Quote(p.String()), "is an IPv4-mapped prefix; write it in IPv4 form")
+		case p.Masked() != p:
+			d.errorf("etr.decap-filter-allow", elem, strconv.Quote(p.String()), "host bits are set (did you mean %s?)", p.Masked())
+		}
+	}
 	if len(e.MapServers) == 0 {
 		d.errorf("etr.map-server", "etr", "", "must have at least one [[etr.map-server]] table")
 	}

@@ -64,6 +64,7 @@ type ITR struct {
 	RLOCProbeCount          int              `toml:"rloc-probe-count" default:"3" doc:"Probes in a row an RLOC must leave unanswered to be marked unreachable (traffic then moves to the next locator). 1..100."`
 	RefreshIfUsedWithin     time.Duration    `toml:"refresh-if-used-within" default:"'0s'" doc:"Expiry policy: a mapping about to expire that was used within this window is kept while a Map-Request refreshes it; \"0s\" lets mappings expire (the synchronization set may change it at run time)."`
 	MapCacheSize            int              `toml:"map-cache-size" default:"1000000" reload:"restart" doc:"Most map-cache entries; at the bound the least recently used one is evicted."`
+	EIDSpace                []EIDPrefix      `toml:"eid-space" default:"[]" doc:"The EID space this ITR takes mappings for from the mapping system (Map-Replies, pub/sub Map-Notifies), as \"prefix\" or \"iid:N/prefix\" with a 24-bit Instance ID N. A mapping with locators must lie inside one of these prefixes of its Instance ID; a negative mapping inside one or outside all of them (it may say that a destination outside the EID space is not an EID, not that EID space is not). Empty: unrestricted, except that a default route (0.0.0.0/0 or ::/0) with locators, which would capture every destination without a more specific mapping, is refused unless listed here. Refusals are counted (records_refused_eid_space, records_refused_default_route) and logged. A reload applies to the mappings installed from then on; those cached stay until they expire or are replaced. Whatever the EID space, loopback, link-local, broadcast, unspecified and multicast locators and this xTR's own RLOCs are never installed (locators_refused; loopback and link-local ones are when dataplane.rlocs holds such an address too, as in a lab on one host)."`
 	Subscribe               bool             `toml:"subscribe" default:"false" doc:"Subscribe (RFC 9437 publish/subscribe) to the mappings the ITR asks for: its Map-Requests set the N bit with this xTR's xTR-ID, and a Map-Server with map-server.pubsub enabled answers with the mapping in a Map-Notify, then sends every change of it the same way, at once. A Map-Server that does not take the subscription answers as usual. Needs pubsub-key, or pubsub-unauthenticated."`
 	SubscribeRefresh        time.Duration    `toml:"subscribe-refresh" default:"'1m'" doc:"How often a subscription whose mapping was used within the last interval is renewed with a subscribing Map-Request: a Map-Server that lost its subscriptions (a restart) has those in use back within this time. A subscription whose mapping left the map-cache is forgotten after as long. At least 1s."`
 	PubSubKey               Secret           `toml:"pubsub-key" default:"''" doc:"The pre-shared pub/sub key that authenticates the Map-Server's pub/sub Map-Notifies and signs the Map-Notify-Acks: the Map-Server's map-server.pubsub.authentication-key. Required with subscribe, unless pubsub-unauthenticated."`
@@ -110,6 +111,14 @@ func (x *XTRID) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// The values of etr.decap-filter.
+const (
+	// DecapFilterOff decapsulates from every outer source.
+	DecapFilterOff = "off"
+	// DecapFilterOn decapsulates only from the RLOCs the ETR knows.
+	DecapFilterOn = "on"
+)
+
 // ETR is the [etr] section: the Egress Tunnel Router.
 type ETR struct {
 	RegisterInterval time.Duration  `toml:"register-interval" default:"'1m'" doc:"Map-Register period; RFC 9301 Section 8.2 has ETRs register every 60 seconds (Map-Servers time registrations out after 3 minutes). At least 1s."`
@@ -117,6 +126,8 @@ type ETR struct {
 	ProxyReply       bool           `toml:"proxy-reply" default:"false" doc:"Set the P bit of Map-Registers: ask the Map-Servers to answer Map-Requests on the ETR's behalf."`
 	XTRID            XTRID          `toml:"xtr-id" default:"''" doc:"The 128-bit xTR-ID sent with Map-Registers, as 32 hexadecimal digits; empty means a random one at each start."`
 	SiteID           uint64         `toml:"site-id" default:"0" doc:"The 64-bit site-ID sent with the xTR-ID."`
+	DecapFilter      string         `toml:"decap-filter" default:"'off'" doc:"The decapsulation filter: \"on\" decapsulates only packets whose outer source is an RLOC this ETR knows (the database's locators and this xTR's rlocs, decap-filter-allow, the locators of the Map-Server's merged registrations when failover follows them, the ITR-RLOCs of the Map-Requests and RLOC-probes it answered, the remote ITRs its synchronization set's peers saw, and, with the itr role, the RLOCs of the map-cache entry for the packet's inner source); the others are dropped and counted as decap_drop_unknown_rloc. \"off\" accepts every source. Off by default because an ETR whose Map-Requests a Map-Server answers (proxy-reply) or forwards to another xTR of the site never sees the remote ITRs that are about to send, and would drop their packets: see the deployment guide before turning it on. Packets from the site's own EIDs and LISP-crypto packets are dropped either way."`
+	DecapFilterAllow []netip.Prefix `toml:"decap-filter-allow" default:"[]" doc:"More prefixes the decapsulation filter accepts outer sources from (e.g. \"192.0.2.0/24\"): PITRs and RTRs, which never ask this ETR for a mapping, or the RLOC space of a provider whose routers are all trusted. Only used with decap-filter = \"on\"."`
 	MapServers       []ETRMapServer `toml:"map-server" doc:"The Map-Servers to register with: one [[etr.map-server]] table each; at least one."`
 	EIDs             []ETREID       `toml:"eid" doc:"The EID database: one [[etr.eid]] table per EID prefix; at least one."`
 }

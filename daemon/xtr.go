@@ -111,6 +111,7 @@ func itrConfig(cfg *config.Config, port uint16, refresh time.Duration, keepRefre
 		IgnoreLocatorStatusBits: it.IgnoreLocatorStatusBits,
 		RefreshIfUsedWithin:     it.RefreshIfUsedWithin,
 		MapCacheSize:            it.MapCacheSize,
+		EIDSpace:                eidSpace(it.EIDSpace),
 
 		Subscribe:             it.Subscribe,
 		SubscribeRefresh:      it.SubscribeRefresh,
@@ -139,6 +140,15 @@ func itrConfig(cfg *config.Config, port uint16, refresh time.Duration, keepRefre
 	return c, nil
 }
 
+// eidSpace converts itr.eid-space to the ITR's form.
+func eidSpace(ps []config.EIDPrefix) []dataplane.EIDPrefix {
+	var out []dataplane.EIDPrefix
+	for _, p := range ps {
+		out = append(out, dataplane.EIDPrefix{InstanceID: p.InstanceID, Prefix: p.Prefix})
+	}
+	return out
+}
+
 // etrConfig maps the config file onto xtr.ETRConfig.
 func etrConfig(cfg *config.Config) (xtr.ETRConfig, error) {
 	e, dp := cfg.ETR, cfg.Dataplane
@@ -153,6 +163,8 @@ func etrConfig(cfg *config.Config) (xtr.ETRConfig, error) {
 		FollowMapServer:  cfg.Failover.Enabled,
 		XTRID:            wire.XTRID(e.XTRID),
 		SiteID:           e.SiteID,
+		DecapFilter:      e.DecapFilter == config.DecapFilterOn,
+		DecapFilterAllow: e.DecapFilterAllow,
 	}
 	for _, ms := range e.MapServers {
 		c.MapServers = append(c.MapServers, xtr.MapServer{

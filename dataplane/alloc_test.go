@@ -22,7 +22,7 @@ func TestAllocsEncapDecap(t *testing.T) {
 	rloc := netip.MustParseAddr("192.0.2.2")
 	enc, _ := NewEncapsulator(EncapConfig{})
 	raw, _ := NewEncapsulator(EncapConfig{OuterHeaders: true})
-	dec := NewDecapsulator(mustEIDs(t, eid(0, "10.0.0.0/8"), eid(9, "2001:db8::/32")))
+	dec := NewDecapsulator(mustEIDs(t, eid(0, "10.2.0.0/16"), eid(9, "2001:db8:2::/48")))
 	buf4, buf6 := inBuf(in4, 0), inBuf(in6, 0)
 	tunnel := Tunnel{Src: netip.MustParseAddr("192.0.2.1"), Dst: rloc, InstanceID: 9}
 
@@ -51,6 +51,22 @@ func TestAllocsEncapDecap(t *testing.T) {
 		enc.icmpTokens = 10 // keep the limiter open
 		if r := enc.Encap(buf4, Headroom, len(in4), Tunnel{Dst: rloc, PathMTU: 1000}); r.Verdict != VerdictReply {
 			t.Fatal(r.Verdict, r.Reason)
+		}
+	})
+	filtered := NewDecapsulator(dec.EIDs())
+	filtered.SetRLOCFilter(mustRLOCs(t, "192.0.2.0/24", "2001:db8:ff::/48"))
+	requireNoAllocs(t, "Encap+Decap filtered", func() {
+		copy(buf6[Headroom:], in6)
+		r := enc.Encap(buf6, Headroom, len(in6), tunnel)
+		if d := filtered.Decap(buf6, r.Start, r.End-r.Start, Meta{Addr: netip.MustParseAddrPort("[::ffff:192.0.2.1]:4341")}); !d.Deliver {
+			t.Fatal(d.Reason)
+		}
+	})
+	requireNoAllocs(t, "Decap unknown RLOC", func() {
+		copy(buf6[Headroom:], in6)
+		r := enc.Encap(buf6, Headroom, len(in6), tunnel)
+		if d := filtered.Decap(buf6, r.Start, r.End-r.Start, Meta{Addr: netip.MustParseAddrPort("[2001:db8:fe::1]:4341")}); d.Reason != DropUnknownRLOC {
+			t.Fatal(d.Reason)
 		}
 	})
 	requireNoAllocs(t, "Decap drop", func() {

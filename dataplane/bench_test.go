@@ -63,7 +63,7 @@ func BenchmarkEncap(b *testing.B) {
 func BenchmarkDecap(b *testing.B) {
 	for _, size := range benchSizes {
 		inner := benchInner(size)
-		dec := NewDecapsulator(mustEIDs(b, eid(0, "10.0.0.0/8"), eid(0, "2001:db8::/32")))
+		dec := NewDecapsulator(mustEIDs(b, eid(0, "10.2.0.0/16"), eid(0, "2001:db8:2::/48")))
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
 			buf := make([]byte, ConnOffset+8+size)
 			copy(buf[ConnOffset:], []byte{0x80, 1, 2, 3, 0, 0, 0, 0})
@@ -76,23 +76,48 @@ func BenchmarkDecap(b *testing.B) {
 				}
 			}
 		})
-		b.Run(fmt.Sprintf("%dB/batch128", size), func(b *testing.B) {
-			batch, _ := NewBatch(128, Headroom+size+64)
-			for i := range batch.Bufs {
-				copy(batch.Bufs[i][ConnOffset:], []byte{0x80, 1, 2, 3, 0, 0, 0, 0})
-				copy(batch.Bufs[i][Headroom:], inner)
-				batch.Sizes[i] = 8 + size
-				batch.Meta[i] = Meta{TTL: 64}
-			}
-			b.SetBytes(int64(size) * 128)
-			b.ReportAllocs()
-			for b.Loop() {
-				batch.Reset()
-				dec.DecapBatch(batch, 128)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*128), "ns/packet")
-		})
+		// filtered: the decapsulation filter holds 10,000 RLOCs, the
+		// sender's among them.
+		filtered := NewDecapsulator(dec.EIDs())
+		filtered.SetRLOCFilter(benchRLOCs(b, 10000))
+		for _, c := range []struct {
+			name string
+			dec  *Decapsulator
+		}{{"batch128", dec}, {"batch128/filtered", filtered}} {
+			b.Run(fmt.Sprintf("%dB/%s", size, c.name), func(b *testing.B) {
+				batch, _ := NewBatch(128, Headroom+size+64)
+				for i := range batch.Bufs {
+					copy(batch.Bufs[i][ConnOffset:], []byte{0x80, 1, 2, 3, 0, 0, 0, 0})
+					copy(batch.Bufs[i][Headroom:], inner)
+					batch.Sizes[i] = 8 + size
+					batch.Meta[i] = Meta{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{100, 64, 19, byte(i)}), 4341), TTL: 64}
+				}
+				b.SetBytes(int64(size) * 128)
+				b.ReportAllocs()
+				for b.Loop() {
+					batch.Reset()
+					c.dec.DecapBatch(batch, 128)
+				}
+				if len(batch.Out) != 128 {
+					b.Fatalf("%d of 128 delivered", len(batch.Out))
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*128), "ns/packet")
+			})
+		}
 	}
+}
+
+// benchRLOCs returns a set of n host RLOCs, 100.64.0.0 onwards.
+func benchRLOCs(tb testing.TB, n int) *RLOCSet {
+	ps := make([]netip.Prefix, 0, n)
+	for k := range n {
+		ps = append(ps, HostPrefix(netip.AddrFrom4([4]byte{100, 64, byte(k >> 8), byte(k)})))
+	}
+	s, err := NewRLOCSet(ps...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
 
 func BenchmarkFlowHash(b *testing.B) {

@@ -8,6 +8,12 @@ import (
 	"github.com/lispd/lispd/wire"
 )
 
+// keyBits are the two K bits of the LISP header's first byte (the KK
+// field of RFC 8061 section 3): 0 means the payload is not encrypted, 1 to
+// 3 name the LISP-crypto key that encrypted it. wire.DataHeader keeps them
+// in the low bits of Reserved.
+const keyBits = 0x03
+
 // DecapResult is the outcome of Decap for one datagram.
 type DecapResult struct {
 	// Deliver is true when the inner packet buf[Start:End] is to be written
@@ -53,9 +59,12 @@ func decapMeta(r *DecapResult, outer netip.Addr) DecapMeta {
 }
 
 // Decapsulator checks and strips LISP headers. It is safe for concurrent
-// use: its only state is the EID set (swapped atomically) and counters.
+// use: its only state is the EID set and the decapsulation filter (each
+// swapped atomically) and counters.
 type Decapsulator struct {
-	eids atomic.Pointer[EIDSet]
+	eids  atomic.Pointer[EIDSet]
+	rlocs atomic.Pointer[RLOCSet]       // nil: every outer source is accepted
+	check atomic.Pointer[RLOCCheckFunc] // nil: no second opinion
 
 	packets, bytes, ttlCopied, ecnMarked atomic.Uint64
 	drops                                dropCounters
@@ -75,6 +84,42 @@ func (d *Decapsulator) SetEIDs(s *EIDSet) { d.eids.Store(s) }
 // EIDs returns the current set of local EID prefixes.
 func (d *Decapsulator) EIDs() *EIDSet { return d.eids.Load() }
 
+// SetRLOCFilter atomically replaces the decapsulation filter: with a
+// non-nil set, only datagrams whose outer source address is in it are
+// decapsulated (the others are dropped as DropUnknownRLOC); nil turns the
+// filter off.
+func (d *Decapsulator) SetRLOCFilter(s *RLOCSet) { d.rlocs.Store(s) }
+
+// RLOCFilter returns the decapsulation filter in force, nil when it is off.
+func (d *Decapsulator) RLOCFilter() *RLOCSet { return d.rlocs.Load() }
+
+// RLOCCheckFunc is the decapsulation filter's second opinion on a datagram
+// whose outer source is not in its RLOCSet: ok = true accepts it. iid and
+// src are the inner packet's instance-ID and source address, outer the
+// outer source address (unmapped). An ETR that is also an ITR accepts an
+// outer source that is an RLOC of its map-cache entry for src. It is
+// called on the packet path: it must not block, and should not allocate.
+type RLOCCheckFunc func(iid uint32, src, outer netip.Addr) bool
+
+// SetRLOCCheck sets (nil: removes) the filter's second opinion. It is
+// consulted only while a filter is set (SetRLOCFilter).
+func (d *Decapsulator) SetRLOCCheck(f RLOCCheckFunc) {
+	if f == nil {
+		d.check.Store(nil)
+		return
+	}
+	d.check.Store(&f)
+}
+
+// Dropped returns how many datagrams were dropped for reason r, without
+// the allocation of Stats.
+func (d *Decapsulator) Dropped(r Reason) uint64 {
+	if r >= numReasons {
+		return 0
+	}
+	return d.drops[r].Load()
+}
+
 // Stats returns a snapshot of the counters.
 func (d *Decapsulator) Stats() DecapStats {
 	return DecapStats{
@@ -93,11 +138,19 @@ func (d *Decapsulator) drop(r Reason) DecapResult {
 
 // Decap checks the LISP datagram buf[off:off+n] (the UDP payload: LISP header
 // and inner packet) received with outer metadata m, and returns where the
-// inner packet is. It validates the LISP header, the inner IP header (version,
-// header length, total length within the datagram, IPv4 header checksum), the
-// instance-ID, and that the inner destination is inside the ETR's EID
-// prefixes for that instance. Trailing bytes after the inner total length
-// are cut off.
+// inner packet is. In this order it checks: that the outer source m.Addr is
+// in the decapsulation filter, when there is one (DropUnknownRLOC; with an
+// RLOCCheckFunc, a source outside the set is instead checked last, once
+// the inner source is known); the LISP header (DropBadHeader), whose K
+// bits must be clear (DropLISPCrypto: the payload of a LISP-crypto packet,
+// RFC 8061, is ciphertext, and lispd has no keys); the inner IP header
+// (version, header length, total length within the datagram, IPv4 header
+// checksum; DropBadInner); the instance-ID (DropWrongIID); that the inner
+// destination is inside the ETR's EID prefixes for that instance
+// (DropNotOurEID); and that the inner source is not (DropOwnEIDSource: a
+// packet from the site's own EIDs comes from inside the site, never
+// through the RLOC network, so such a packet is spoofed). Trailing bytes
+// after the inner total length are cut off.
 //
 // As RFC 9300 section 5.3 requires for decapsulation, the inner TTL is
 // lowered to the outer TTL when the outer one is smaller (m.TTL 0 means
@@ -109,9 +162,26 @@ func (d *Decapsulator) Decap(buf []byte, off, n int, m Meta) DecapResult {
 	if off < 0 || n < 0 || off > len(buf) || n > len(buf)-off || n < wire.DataHeaderLen {
 		return d.drop(DropBadHeader)
 	}
+	// The filter: an outer source outside the set is dropped at once, or,
+	// when there is a second opinion to ask, once the inner source is
+	// known.
+	var outer netip.Addr
+	var check RLOCCheckFunc
+	if f := d.rlocs.Load(); f != nil {
+		if outer = m.Addr.Addr().Unmap(); !f.Contains(outer) {
+			c := d.check.Load()
+			if c == nil {
+				return d.drop(DropUnknownRLOC)
+			}
+			check = *c
+		}
+	}
 	lh, err := wire.ParseDataHeader(buf[off : off+n])
 	if err != nil {
 		return d.drop(DropBadHeader)
+	}
+	if lh.Reserved&keyBits != 0 {
+		return d.drop(DropLISPCrypto)
 	}
 	start := off + wire.DataHeaderLen
 	p := buf[start : off+n]
@@ -127,12 +197,20 @@ func (d *Decapsulator) Decap(buf []byte, off, n int, m Meta) DecapResult {
 	if lh.I {
 		iid = lh.InstanceID
 	}
-	served, inside := d.eids.Load().lookup(iid, dstAddr(p, h.version))
+	eids := d.eids.Load()
+	served, inside := eids.lookup(iid, dstAddr(p, h.version))
 	if !served {
 		return d.drop(DropWrongIID)
 	}
 	if !inside {
 		return d.drop(DropNotOurEID)
+	}
+	src := srcAddr(p, h.version)
+	if _, own := eids.lookup(iid, src); own {
+		return d.drop(DropOwnEIDSource)
+	}
+	if check != nil && !check(iid, src, outer) {
+		return d.drop(DropUnknownRLOC)
 	}
 	if m.TOS&0x03 == 0x03 && h.tos&0x03 != 0x03 {
 		if h.tos&0x03 == 0 {

@@ -39,7 +39,19 @@ func TestDecapDeliverAndDrops(t *testing.T) {
 		{"v4 no iid", "80 12 34 56 00 00 00 00", in4, ReasonNone, 0},
 		{"v6 no iid", "80 12 34 56 00 00 00 00", in6, ReasonNone, 0},
 		{"v4 iid 7", "88 12 34 56 00 00 07 00", in4, ReasonNone, 7},
-		{"reserved flags and no N", "07 00 00 00 00 00 00 00", in4, ReasonNone, 0},
+		{"R bit and no N", "04 00 00 00 00 00 00 00", in4, ReasonNone, 0},
+		// LISP-crypto (RFC 8061): KK names the key that encrypted the
+		// payload; lispd has none, so the payload is not a packet to
+		// deliver, whatever it looks like.
+		{"KK 01", "81 00 00 01 00 00 00 00", in4, DropLISPCrypto, 0},
+		{"KK 10", "82 00 00 01 00 00 00 00", in4, DropLISPCrypto, 0},
+		{"KK 11 with R", "07 00 00 00 00 00 00 00", in4, DropLISPCrypto, 0},
+		{"KK with iid", "89 00 00 01 00 00 07 00", in4, DropLISPCrypto, 7},
+		// An inner source inside the site's own prefixes: spoofed.
+		{"own v4 source", "80 00 00 01 00 00 00 00", udp4Packet("10.2.9.9", "10.2.2.2", 1, 2, 0, 64, false, nil), DropOwnEIDSource, 0},
+		{"own v6 source", "80 00 00 01 00 00 00 00", udp6Packet("2001:db8:2::9", "2001:db8:2::2", 1, 2, 0, 64, nil), DropOwnEIDSource, 0},
+		{"own source, iid 7", "88 00 00 01 00 00 07 00", udp4Packet("10.2.2.9", "10.2.2.2", 1, 2, 0, 64, false, nil), DropOwnEIDSource, 7},
+		{"own in iid 0, not in iid 7", "88 00 00 01 00 00 07 00", udp4Packet("10.2.9.9", "10.2.2.2", 1, 2, 0, 64, false, nil), ReasonNone, 7},
 		{"map-version header", "90 00 10 02 00 00 00 00", in4, ReasonNone, 0},
 		{"not our EID", "80 00 00 01 00 00 00 00", other4, DropNotOurEID, 0},
 		{"iid 7 outside its prefix", "88 00 00 01 00 00 07 00", udp4Packet("10.1.1.1", "10.2.3.3", 1, 2, 0, 64, false, nil), DropNotOurEID, 7},
@@ -78,7 +90,7 @@ func TestDecapDeliverAndDrops(t *testing.T) {
 }
 
 func TestDecapHeaderFields(t *testing.T) {
-	d := NewDecapsulator(mustEIDs(t, eid(0, "10.0.0.0/8")))
+	d := NewDecapsulator(mustEIDs(t, eid(0, "10.2.0.0/16")))
 	buf, n := lispDatagram(t, "e0 ab cd ef 00 00 00 03", unhex(t, inner4Hex)) // N E, nonce, LSBs 3
 	r := d.Decap(buf, ConnOffset, n, Meta{})
 	if !r.Deliver || !r.Header.N || !r.Header.E || r.Header.Nonce != 0xabcdef || r.Header.LSB != 3 {
@@ -87,7 +99,7 @@ func TestDecapHeaderFields(t *testing.T) {
 }
 
 func TestDecapTrailingBytes(t *testing.T) {
-	d := NewDecapsulator(mustEIDs(t, eid(0, "10.0.0.0/8")))
+	d := NewDecapsulator(mustEIDs(t, eid(0, "10.2.0.0/16")))
 	inner := unhex(t, inner4Hex)
 	buf, n := lispDatagram(t, "80 00 00 01 00 00 00 00", append(bytes.Clone(inner), 1, 2, 3))
 	r := d.Decap(buf, ConnOffset, n, Meta{})
@@ -97,7 +109,7 @@ func TestDecapTrailingBytes(t *testing.T) {
 }
 
 func TestDecapTTLAndECN(t *testing.T) {
-	d := NewDecapsulator(mustEIDs(t, eid(0, "10.0.0.0/8"), eid(0, "2001:db8::/32")))
+	d := NewDecapsulator(mustEIDs(t, eid(0, "10.2.0.0/16"), eid(0, "2001:db8:2::/48")))
 	check := func(name string, inner []byte, m Meta, wantTTL, wantTOS uint8, wantDrop Reason) {
 		t.Helper()
 		buf, n := lispDatagram(t, "80 00 00 01 00 00 00 00", inner)
@@ -161,7 +173,7 @@ func TestDecapEIDSwap(t *testing.T) {
 }
 
 func TestDecapBatch(t *testing.T) {
-	d := NewDecapsulator(mustEIDs(t, eid(0, "10.0.0.0/8"), eid(3, "2001:db8::/32")))
+	d := NewDecapsulator(mustEIDs(t, eid(0, "10.2.0.0/16"), eid(3, "2001:db8:2::/48")))
 	b, _ := NewBatch(4, 2048)
 	put := func(i int, hdr string, inner []byte) {
 		h := unhex(t, hdr)
@@ -217,7 +229,8 @@ func TestStatsCounterNames(t *testing.T) {
 		names = append(names, c.Name)
 	}
 	want = []string{"packets", "bytes", "ttl_copied", "ecn_marked", "drop_bad_header", "drop_bad_inner",
-		"drop_wrong_iid", "drop_not_our_eid", "drop_ecn_ce_not_ect"}
+		"drop_wrong_iid", "drop_not_our_eid", "drop_ecn_ce_not_ect", "drop_unknown_rloc", "drop_own_eid_source",
+		"drop_lisp_crypto"}
 	if !equalStrings(names, want) {
 		t.Fatalf("decap counters %v", names)
 	}
@@ -239,7 +252,7 @@ func equalStrings(a, b []string) bool {
 }
 
 func TestDecapBatchMeta(t *testing.T) {
-	d := NewDecapsulator(mustEIDs(t, eid(0, "10.0.0.0/8"), eid(3, "2001:db8::/32")))
+	d := NewDecapsulator(mustEIDs(t, eid(0, "10.2.0.0/16"), eid(3, "2001:db8:2::/48")))
 	b, _ := NewBatch(4, 2048)
 	put := func(i int, hdr string, inner []byte, from string) {
 		h := unhex(t, hdr)

@@ -33,7 +33,11 @@
 // with ICMP "fragmentation needed" / ICMPv6 "packet too big"). A
 // [Decapsulator] checks the LISP header, the inner IP header and the
 // instance-ID, and delivers only packets for the ETR's own EID prefixes (an
-// [EIDSet], swapped atomically). Both count every outcome by a stable reason.
+// [EIDSet], swapped atomically) that do not claim to come from them. With a
+// decapsulation filter (an [RLOCSet], swapped atomically) it accepts only
+// datagrams whose outer source is in the set; it drops LISP-crypto packets
+// (RFC 8061: K bits set), whose payload it cannot decrypt. Both count every
+// outcome by a stable reason.
 //
 // When the outer IP and UDP headers are written by the kernel (a UDP socket),
 // the outer UDP source port is the socket's; the per-flow source port that

@@ -8,8 +8,8 @@ import (
 
 // fuzzEIDs are the ETR prefixes the fuzzer decapsulates for.
 var fuzzEIDPrefixes = []EIDPrefix{
-	{0, netip.MustParsePrefix("10.0.0.0/8")},
-	{0, netip.MustParsePrefix("2001:db8::/32")},
+	{0, netip.MustParsePrefix("10.2.0.0/16")},
+	{0, netip.MustParsePrefix("2001:db8:2::/48")},
 	{7, netip.MustParsePrefix("0.0.0.0/0")},
 	{7, netip.MustParsePrefix("::/0")},
 }

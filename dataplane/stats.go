@@ -48,6 +48,16 @@ const (
 	// DropECN: the outer header carries ECN Congestion Experienced and the
 	// inner packet is not ECN-capable (RFC 6040 section 4.2: drop).
 	DropECN
+	// DropUnknownRLOC: the decapsulation filter is on and the outer source
+	// address is not an RLOC the ETR knows (Decapsulator.SetRLOCFilter).
+	DropUnknownRLOC
+	// DropOwnEIDSource: the inner source is inside the ETR's own EID
+	// prefixes for the packet's instance-ID: a packet from the site
+	// itself cannot arrive from the RLOC network, so it is spoofed.
+	DropOwnEIDSource
+	// DropLISPCrypto: the LISP header has K bits set (LISP-crypto, RFC
+	// 8061): the payload is encrypted and lispd has no key to decrypt it.
+	DropLISPCrypto
 	numReasons
 )
 
@@ -63,6 +73,10 @@ var reasonNames = [numReasons]string{
 	DropNotOurEID:  "not_our_eid",
 	DropWrongIID:   "wrong_iid",
 	DropECN:        "ecn_ce_not_ect",
+
+	DropUnknownRLOC:  "unknown_rloc",
+	DropOwnEIDSource: "own_eid_source",
+	DropLISPCrypto:   "lisp_crypto",
 }
 
 // String returns the stable label of the reason.
@@ -146,7 +160,8 @@ func (s DecapStats) Counters() []Counter {
 	return c
 }
 
-var decapReasons = []Reason{DropBadHeader, DropBadInner, DropWrongIID, DropNotOurEID, DropECN}
+var decapReasons = []Reason{DropBadHeader, DropBadInner, DropWrongIID, DropNotOurEID, DropECN,
+	DropUnknownRLOC, DropOwnEIDSource, DropLISPCrypto}
 
 // snapshot copies the drop counters for the given reasons.
 func (d *dropCounters) snapshot(rs []Reason) map[Reason]uint64 {

@@ -43,15 +43,48 @@ func hitSetup(tb testing.TB, n int) (*encapLoop, func()) {
 	return l, fill
 }
 
+// Decapsulation filter modes of decapSetup.
+const (
+	filterOff      = "off"       // no filter (the default)
+	filterOn       = "on"        // the outer source is one of 10,000 RLOCs learned from Map-Requests
+	filterMapCache = "map-cache" // the outer source is known only as an RLOC of the ITR's entry for the inner source
+)
+
+// benchRemote is the remote ITR's RLOC in decapSetup's datagrams.
+var benchRemote = netip.MustParseAddr("100.64.19.136") // the 5,000th of filterOn's
+
 // decapSetup returns an ETR's Decapsulator, a data plane writing to a
-// discard device, and a batch of n LISP datagrams for its EIDs.
-func decapSetup(tb testing.TB, n int) (*DataPlane, *dataplane.Batch, func()) {
+// discard device, and a batch of n LISP datagrams for its EIDs from
+// benchRemote. filter is filterOff, filterOn or filterMapCache.
+func decapSetup(tb testing.TB, n int, filter string) (*DataPlane, *dataplane.Batch, func()) {
 	clk := newFakeClock()
-	e, err := NewETR(testETRConfig(clk), &recordingSender{})
+	cfg := testETRConfig(clk)
+	cfg.DecapFilter = filter != filterOff
+	e, err := NewETR(cfg, &recordingSender{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	dp, err := NewDataPlane(DataPlaneConfig{Device: newDiscardDevice(), Conns: []dataplane.Conn{newDiscardConn("192.0.2.1:4341")}, ETR: e})
+	dpc := DataPlaneConfig{Device: newDiscardDevice(), Conns: []dataplane.Conn{newDiscardConn("192.0.2.1:4341")}, ETR: e}
+	switch filter {
+	case filterOn:
+		// 10,000 remote ITRs asked for a mapping, benchRemote among them.
+		seen := make([]sighting, 0, 10000)
+		for k := range 10000 {
+			seen = append(seen, sighting{netip.AddrFrom4([4]byte{100, 64, byte(k >> 8), byte(k)}), clk.Now().UnixNano()})
+		}
+		e.filter.glean(seen, nil)
+	case filterMapCache:
+		i, err := NewITR(ITRConfig{MapResolvers: []netip.AddrPort{mr1}, RLOCs: []netip.Addr{rlocA}, Clock: clk.Now}, &recordingSender{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := i.Cache().Insert(&mapcache.Entry{Prefix: netip.MustParsePrefix("10.2.0.0/16"), TTL: 1 << 40,
+			RLOCs: []mapcache.RLOC{{Addr: rlocC, Priority: 1, Weight: 50, Reachable: true}, {Addr: benchRemote, Priority: 1, Weight: 50, Reachable: true}}}); err != nil {
+			tb.Fatal(err)
+		}
+		dpc.ITR = i
+	}
+	dp, err := NewDataPlane(dpc)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -68,7 +101,7 @@ func decapSetup(tb testing.TB, n int) (*DataPlane, *dataplane.Batch, func()) {
 		b.Reset()
 		for k, d := range dgrams {
 			b.Sizes[k] = copy(b.Bufs[k][dataplane.ConnOffset:], d)
-			b.Meta[k] = dataplane.Meta{Addr: netip.MustParseAddrPort("192.0.2.2:4341"), TTL: 60}
+			b.Meta[k] = dataplane.Meta{Addr: netip.AddrPortFrom(benchRemote, 4341), TTL: 60}
 		}
 	}
 	fill()
@@ -98,19 +131,21 @@ func TestAllocs(t *testing.T) {
 		t.Errorf("%d misses", n)
 	}
 
-	dp, b, fill2 := decapSetup(t, 32)
-	dec := dp.etr.Decapsulator()
-	dev := dp.dev.(*discardDevice)
-	dec.DecapBatch(b, 32)
-	dp.writeDevice(b.Out)
-	if dev.n != 32 {
-		t.Fatalf("%d delivered, want 32", dev.n)
-	}
-	if a := testing.AllocsPerRun(100, func() {
-		fill2()
+	for _, filter := range []string{filterOff, filterOn, filterMapCache} {
+		dp, b, fill2 := decapSetup(t, 32, filter)
+		dec := dp.etr.Decapsulator()
+		dev := dp.dev.(*discardDevice)
 		dec.DecapBatch(b, 32)
 		dp.writeDevice(b.Out)
-	}); a != 0 {
-		t.Errorf("ETR decapsulation: %v allocations per batch of 32", a)
+		if dev.n != 32 {
+			t.Fatalf("filter %s: %d delivered, want 32", filter, dev.n)
+		}
+		if a := testing.AllocsPerRun(100, func() {
+			fill2()
+			dec.DecapBatch(b, 32)
+			dp.writeDevice(b.Out)
+		}); a != 0 {
+			t.Errorf("ETR decapsulation, filter %s: %v allocations per batch of 32", filter, a)
+		}
 	}
 }

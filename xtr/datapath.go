@@ -156,6 +156,11 @@ func NewDataPlane(cfg DataPlaneConfig) (*DataPlane, error) {
 		}
 		p.enc = enc
 	}
+	if p.itr != nil && p.etr != nil {
+		// The ETR's decapsulation filter also accepts the RLOCs of the
+		// map-cache entry for a packet's inner source.
+		p.etr.decap.SetRLOCCheck(p.itr.mappingHasRLOC)
+	}
 	// Validate the buffer and batch sizes now rather than in Run.
 	if _, err := dataplane.NewBatch(1, p.bufSz); err != nil {
 		return nil, err
@@ -283,17 +288,20 @@ func (p *DataPlane) runDecap(ctx context.Context, c *connPort, b *dataplane.Batc
 }
 
 // decapLoop is the state of one decapsulating packet loop (RoutineDecap):
-// its memo of the remote ITRs it stamped. It belongs to one goroutine.
+// its memo of the remote ITRs it stamped, and the decapsulation filter's
+// drop count when it last looked. It belongs to one goroutine.
 type decapLoop struct {
-	p    *DataPlane
-	dec  *dataplane.Decapsulator
-	etr  *ETR
-	itr  *ITR // nil without an ITR: Locator-Status-Bits are not observed
-	seen remoteSeen
+	p       *DataPlane
+	dec     *dataplane.Decapsulator
+	etr     *ETR
+	itr     *ITR // nil without an ITR: Locator-Status-Bits are not observed
+	seen    remoteSeen
+	unknown uint64 // the Decapsulator's unknown_rloc drops, as last seen
 }
 
 func (p *DataPlane) newDecapLoop() *decapLoop {
-	return &decapLoop{p: p, dec: p.etr.Decapsulator(), etr: p.etr, itr: p.itr}
+	dec := p.etr.Decapsulator()
+	return &decapLoop{p: p, dec: dec, etr: p.etr, itr: p.itr, unknown: dec.Dropped(dataplane.DropUnknownRLOC)}
 }
 
 // process decapsulates the n datagrams in b, looks at what the delivered
@@ -301,10 +309,34 @@ func (p *DataPlane) newDecapLoop() *decapLoop {
 // writes them to the device. The steady state does not allocate.
 func (l *decapLoop) process(b *dataplane.Batch, n int) {
 	l.dec.DecapBatch(b, n)
+	if u := l.dec.Dropped(dataplane.DropUnknownRLOC); u != l.unknown {
+		l.filtered(b, n, u)
+	}
 	if len(b.Out) > 0 {
 		l.observe(b)
 	}
 	l.p.writeDevice(b.Out)
+}
+
+// filtered logs (rate-limited) that the decapsulation filter dropped
+// packets, with the outer source of one of those in this batch, so that
+// an operator sees which RLOC to allow; u is the drop count now.
+func (l *decapLoop) filtered(b *dataplane.Batch, n int, u uint64) {
+	dropped := u - l.unknown
+	l.unknown = u
+	if !l.p.logLim.Allow() {
+		return
+	}
+	f := l.dec.RLOCFilter()
+	var from netip.Addr
+	for i := range min(n, len(b.Meta)) {
+		if a := b.Meta[i].Addr.Addr().Unmap(); b.Sizes[i] > 0 && !f.Contains(a) {
+			from = a
+			break
+		}
+	}
+	l.p.log.Warn("decapsulation filter dropped packets from an RLOC this ETR does not know (etr.decap-filter)",
+		"dropped", dropped, "from", from)
 }
 
 // observe handles the senders of the delivered packets in b before they

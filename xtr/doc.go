@@ -31,6 +31,19 @@
 // cover the EID asked for become entries with Source FromMapReply, Origin
 // the replier's address and Expires now plus the Record TTL.
 //
+// What the ITR installs from the mapping system (Map-Replies and pub/sub
+// Map-Notifies alike, itr_reply.go) is bounded, each refusal counted and
+// logged: a locator that is unspecified, multicast, the limited broadcast,
+// in 0.0.0.0/8, loopback or link-local (unless one of the ITR's own RLOCs
+// is loopback or link-local too: a lab on one host) or one of the ITR's
+// own RLOCs is skipped (locators_refused), and a record left with no
+// locator is not installed (nor made negative); a record with locators
+// must lie inside ITRConfig.EIDSpace, a negative one inside it or outside
+// it entirely (records_refused_eid_space); with no EID space configured
+// everything is admitted but a default route with locators
+// (records_refused_default_route), which would capture every destination
+// without a more specific entry.
+//
 // The expiry policy is a hook the synchronization set configures
 // (SetRefreshIfUsedWithin): the map-cache's OnExpire keeps an expiring
 // entry that was used within the window (Extend) while a Map-Request
@@ -53,7 +66,8 @@
 // with the P bit, directly to the RLOC); an RLOC that misses
 // RLOCProbeMisses probes in a row is marked unreachable in every entry
 // (traffic moves to the next locator) and a probe reply marks it reachable
-// again.
+// again. An unreachable RLOC is probed every round, used or not, until it
+// answers or no entry holds it.
 //
 // Publish/subscribe (RFC 9437, see pubsub.go). With ITRConfig.Subscribe
 // the ITR's Map-Requests (not its RLOC-probes) carry the N bit and its
@@ -100,6 +114,20 @@
 // merge them, so that the bit ordinals agree everywhere. A probe reply in
 // which the probed RLOC is itself withdrawn marks it unreachable at once. Its Decapsulator delivers only packets for the
 // database's prefixes; SetConfig swaps its EID set.
+//
+// What it decapsulates (decapfilter.go). The Decapsulator drops, counted,
+// packets whose inner source is inside the database's prefixes (a site's
+// own EIDs never arrive from the RLOC network: such packets are spoofed)
+// and LISP-crypto packets (RFC 8061, the K bits set: lispd has no keys).
+// With ETRConfig.DecapFilter it decapsulates only from the RLOCs the ETR
+// knows: its database's locators and its own, configured prefixes, the
+// locators of the Map-Server's merged registrations (FollowMapServer),
+// the ITRs whose Map-Requests and RLOC-probes it answered and those its
+// synchronization set's peers saw (both bounded and aged out), and, in an
+// xTR whose DataPlane also has the ITR, an RLOC of the map-cache entry for
+// the inner source. All but the last are one immutable set that each
+// change replaces copy-on-write, swapped atomically into the
+// Decapsulator: one lock-free, allocation-free lookup per packet.
 //
 // # Packet path and performance
 //

@@ -29,7 +29,9 @@ const (
 	DefaultSMRRate       = 100
 	DefaultMaxRequesters = 4096
 	// registerRetry is the first wait for a Map-Notify before a
-	// Map-Register is sent again; it doubles up to the register interval.
+	// Map-Register is sent again; it doubles up to registerRetryMax
+	// (etr_register.go), so that a Map-Server that comes back is
+	// registered with within seconds.
 	registerRetry = time.Second
 	// smrHoldoff bounds how long SMRs wait after a database change for the
 	// Map-Servers to acknowledge the new registration.
@@ -117,6 +119,21 @@ type ETRConfig struct {
 	// MaxRequesters bounds how many (ITR, EID-prefix) pairs the ETR
 	// remembers for SMRs; 0 means DefaultMaxRequesters.
 	MaxRequesters int
+	// DecapFilter turns the decapsulation filter on: the Decapsulator then
+	// accepts only datagrams whose outer source is an RLOC the ETR knows
+	// (its database's, DecapFilterAllow, the Map-Server's merged
+	// registrations, the ITRs whose Map-Requests it answered, and, in an
+	// xTR that is also an ITR, the RLOCs of the map-cache entry for the
+	// inner source; see decapfilter.go). Off, every source is accepted.
+	DecapFilter bool
+	// DecapFilterAllow are prefixes the decapsulation filter accepts outer
+	// sources from besides the RLOCs it knows: PITRs, RTRs, a provider's
+	// RLOC space. IPv4-mapped prefixes are refused; host bits are masked.
+	DecapFilterAllow []netip.Prefix
+	// MaxGleanedRLOCs bounds the RLOCs the decapsulation filter learns from
+	// Map-Requests and from the synchronization set; 0 means
+	// DefaultMaxGleanedRLOCs.
+	MaxGleanedRLOCs int
 	// TickInterval is the resolution of the ETR's timers; 0 means
 	// DefaultTickInterval. It cannot change after NewETR.
 	TickInterval time.Duration
@@ -152,6 +169,10 @@ type etrSettings struct {
 	maxReq     int
 	replyRate  int
 	smrRate    int
+
+	decapFilter bool
+	decapAllow  []netip.Prefix // masked, unmapped, unique
+	maxGleaned  int
 }
 
 // ETR counter indexes; etrCounterNames gives their stable names.
@@ -175,6 +196,8 @@ const (
 	eMalformed
 	eUnsupported
 	eSendErrors
+	eDecapFilterLearned
+	eDecapFilterEvicted
 	numETRCounters
 )
 
@@ -198,6 +221,8 @@ var etrCounterNames = []string{
 	eMalformed:           "malformed",
 	eUnsupported:         "unsupported_messages",
 	eSendErrors:          "send_errors",
+	eDecapFilterLearned:  "decap_filter_learned",
+	eDecapFilterEvicted:  "decap_filter_evicted",
 }
 
 // ETR is the Egress Tunnel Router's control logic: it registers its EID
@@ -208,8 +233,9 @@ var etrCounterNames = []string{
 // ITR it is independent of sockets.
 //
 // It is safe for concurrent use. Lock order: ETR.cfgMu (SetConfig) before
-// ETR.mu, which guards the registration and requester state; nothing is
-// sent while either is held.
+// ETR.mu, which guards the registration and requester state, and before
+// the decapsulation filter's decapFilter.mu (then remoteITRTable.mu);
+// nothing is sent while any is held.
 type ETR struct {
 	out      Sender
 	now      func() time.Time
@@ -225,6 +251,7 @@ type ETR struct {
 	db        atomic.Pointer[database]
 	settings  atomic.Pointer[etrSettings]
 	decap     *dataplane.Decapsulator
+	filter    *decapFilter // the Decapsulator's RLOC filter; own lock
 	replyLim  *rate.Limiter
 	smrLim    *rate.Limiter
 	running   atomic.Bool
@@ -281,6 +308,7 @@ func NewETR(cfg ETRConfig, out Sender) (*ETR, error) {
 		replyLim:   rate.NewLimiter(rate.Limit(DefaultMapReplyRate), DefaultMapReplyRate),
 		smrLim:     rate.NewLimiter(rate.Limit(DefaultSMRRate), DefaultSMRRate),
 	}
+	e.filter = newDecapFilter(e.decap)
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -321,6 +349,9 @@ func (e *ETR) etrSettingsFrom(cfg *ETRConfig) (*etrSettings, error) {
 		maxReq:    withDefault(cfg.MaxRequesters, DefaultMaxRequesters),
 		replyRate: withDefault(cfg.MapReplyRate, DefaultMapReplyRate),
 		smrRate:   withDefault(cfg.SMRRate, DefaultSMRRate),
+
+		decapFilter: cfg.DecapFilter,
+		maxGleaned:  withDefault(cfg.MaxGleanedRLOCs, DefaultMaxGleanedRLOCs),
 	}
 	if st.xtrID == (wire.XTRID{}) {
 		st.xtrID = e.bootID
@@ -331,8 +362,16 @@ func (e *ETR) etrSettingsFrom(cfg *ETRConfig) (*etrSettings, error) {
 		return nil, configError("non-positive register interval")
 	case ttl < time.Minute || ttl%time.Minute != 0 || ttl/time.Minute >= 1<<32-1:
 		return nil, configError("record TTL %s is not a whole number of minutes in 1..%d", ttl, uint32(1<<32-2))
-	case st.maxReq < 1 || st.replyRate < 1 || st.smrRate < 1:
+	case st.maxReq < 1 || st.replyRate < 1 || st.smrRate < 1 || st.maxGleaned < 1:
 		return nil, configError("non-positive limit")
+	}
+	for _, p := range cfg.DecapFilterAllow {
+		if !p.IsValid() || p.Addr().Is4In6() {
+			return nil, configError("decapsulation filter prefix %s is not an IPv4 or IPv6 prefix", p)
+		}
+		if p = p.Masked(); !slices.Contains(st.decapAllow, p) {
+			st.decapAllow = append(st.decapAllow, p)
+		}
 	}
 	st.ttlMinutes = uint32(ttl / time.Minute)
 	for _, ms := range cfg.MapServers {
@@ -507,6 +546,7 @@ func (e *ETR) publishLocked(st *etrSettings, db *database) error {
 	e.settings.Store(st)
 	e.db.Store(db)
 	e.decap.SetEIDs(db.eids)
+	e.filter.configure(st, db)
 	e.replyLim.SetLimitAt(now, rate.Limit(st.replyRate))
 	e.replyLim.SetBurstAt(now, st.replyRate)
 	e.smrLim.SetLimitAt(now, rate.Limit(st.smrRate))
@@ -680,7 +720,8 @@ func (s *msState) state(now time.Time, interval time.Duration) string {
 // map_notify_unknown_source, map_requests_received, map_replies_sent,
 // probe_replies_sent, map_requests_not_ours, map_requests_dropped,
 // map_replies_rate_limited, smrs_sent, smrs_rate_limited, smrs_ignored,
-// malformed, unsupported_messages, send_errors.
+// malformed, unsupported_messages, send_errors, decap_filter_learned,
+// decap_filter_evicted.
 func (e *ETR) Counters() []dataplane.Counter { return e.ctr.snapshot() }
 
 // Run registers with the Map-Servers at once and then every register
@@ -716,11 +757,13 @@ func (e *ETR) wake() {
 }
 
 // onTick sends the Map-Registers that are due, flushes queued SMRs, and
-// forgets old requesters.
+// forgets old requesters and the RLOCs the decapsulation filter learned
+// that were not seen for a Record TTL.
 func (e *ETR) onTick(now time.Time) {
 	e.registerDue(now)
 	e.flushSMRs(now)
 	e.pruneRequesters(now)
+	e.pruneGleaned(now)
 }
 
 // HandlePacket processes one control datagram received on the control

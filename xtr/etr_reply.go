@@ -31,7 +31,8 @@ type requester struct {
 // the first ITR-RLOC of the family the ETR can answer from, at the request's
 // UDP source port (the inner one of an ECM). The first record is answered,
 // as Map-Servers do; requests for EIDs outside the database are dropped and
-// counted. The ITR is remembered for SMRs.
+// counted. The ITR is remembered for SMRs, and its RLOCs are learned by the
+// decapsulation filter (gleanRequest).
 func (e *ETR) handleRequest(req *wire.MapRequest, ecm *wire.ECM, from netip.AddrPort, local netip.Addr) {
 	e.ctr.inc(eRequestsReceived)
 	if req.SMR {
@@ -112,6 +113,7 @@ func (e *ETR) handleRequest(req *wire.MapRequest, ecm *wire.ECM, from netip.Addr
 	}
 	m := db.maps[k]
 	e.remember(requester{itr: to.Addr(), iid: m.InstanceID, pfx: m.Prefix, eid: remoteEID(req, db)}, now)
+	e.gleanRequest(req, to, now)
 }
 
 // replyTarget returns where a Map-Reply goes: the first usable ITR-RLOC of

@@ -85,9 +85,12 @@ func (e *ETR) rebuildLocked() (*database, error) {
 // them: for each record of the database, each locator that is not this
 // xTR's own is learned withdrawn when it has priority 255 or the R bit
 // clear, and forgotten when it is usable again (ETRConfig.FollowMapServer).
+// Every locator of those records becomes known to the decapsulation
+// filter.
 func (e *ETR) followMerged(recs []wire.EIDRecord) {
 	st := e.settings.Load()
 	db := e.db.Load()
+	e.filter.learnFromMapServer(recs, db)
 	want := map[netip.Addr]bool{}
 	for k := range recs {
 		iid, pfx, ok := recs[k].Prefix()

@@ -69,12 +69,26 @@ type ITRConfig struct {
 	MapResolvers []netip.AddrPort
 	// RLOCs are the ITR's own locators: the ITR-RLOCs of its Map-Requests
 	// (where Map-Replies come back) and the outer sources of encapsulated
-	// packets. Only RLOCs of their families are used in the map-cache.
-	// At least one.
+	// packets. Only RLOCs of their families are used in the map-cache,
+	// and none of these is ever installed as a remote locator. When one of
+	// them is a loopback (or link-local) address, as in a lab on one host,
+	// loopback (or link-local) locators of other xTRs are installed too
+	// (see rlocRefusal). At least one.
 	RLOCs []netip.Addr
 	// InstanceID is the 24-bit instance-ID of the EID-side device: packets
 	// read from it are looked up and encapsulated in this instance.
 	InstanceID uint32
+	// EIDSpace bounds the mappings the ITR installs from the mapping
+	// system (Map-Replies, pub/sub Map-Notifies): a record with locators
+	// must lie inside one of these prefixes of its instance-ID, and a
+	// negative record must lie inside one or outside all of them (it may
+	// say that a destination outside the EID space is not an EID, not that
+	// a block holding EID space is not). Empty means unrestricted, except
+	// that a default route (0.0.0.0/0, ::/0) with locators is refused
+	// unless listed here: it would capture every destination without a
+	// more specific entry. The prefixes must be masked; they may be of
+	// any instance-ID and family. See recordRefusal.
+	EIDSpace []dataplane.EIDPrefix
 	// ControlPort is the UDP port Map-Replies come back to (the inner
 	// source port of the Encapsulated Map-Requests); 0 means ControlPort.
 	ControlPort uint16
@@ -177,6 +191,7 @@ type itrSettings struct {
 	fam         families
 	itrRLOCs    []wire.Address
 	iid         uint32
+	eidSpace    []dataplane.EIDPrefix // EIDSpace; empty: unrestricted
 	port        uint16
 	policy      MissPolicy
 	perDest     int
@@ -188,6 +203,11 @@ type itrSettings struct {
 	probeEvery  time.Duration
 	probeMisses int
 	ignoreLSB   bool
+	// ownLoopback and ownLinkLocal say that one of rlocs is a loopback
+	// (link-local) address: remote locators of that scope are then
+	// installable (rlocRefusal).
+	ownLoopback  bool
+	ownLinkLocal bool
 
 	// Pub/sub (pubsub.go).
 	subscribe  bool
@@ -287,6 +307,21 @@ func itrSettingsFrom(cfg *ITRConfig) (*itrSettings, error) {
 	}
 	for _, r := range s.rlocs {
 		s.itrRLOCs = append(s.itrRLOCs, wire.AddrFrom(r))
+		s.ownLoopback = s.ownLoopback || r.IsLoopback()
+		s.ownLinkLocal = s.ownLinkLocal || r.IsLinkLocalUnicast()
+	}
+	for _, p := range cfg.EIDSpace {
+		switch {
+		case p.InstanceID > 0xffffff:
+			return nil, configError("EID space %s: instance-ID exceeds 24 bits", p)
+		case !p.Prefix.IsValid() || p.Prefix.Addr().Zone() != "" || p.Prefix.Addr().Is4In6():
+			return nil, configError("EID space %s: not an EID prefix", p)
+		case p.Prefix.Masked() != p.Prefix:
+			return nil, configError("EID space %s: host bits are set", p)
+		case slices.Contains(s.eidSpace, p):
+			return nil, configError("duplicate EID space %s", p)
+		}
+		s.eidSpace = append(s.eidSpace, p)
 	}
 	return s, nil
 }
@@ -332,6 +367,9 @@ const (
 	iRepliesAccepted
 	iRepliesUnsolicited
 	iReplyRecordsIgnored
+	iLocatorsRefused
+	iRecordsRefusedEIDSpace
+	iRecordsRefusedDefault
 	iNegativeEntries
 	iInsertErrors
 	iNativelyForwarded
@@ -387,6 +425,9 @@ var itrCounterNames = []string{
 	iRepliesAccepted:         "map_replies_accepted",
 	iRepliesUnsolicited:      "map_replies_unsolicited",
 	iReplyRecordsIgnored:     "map_reply_records_ignored",
+	iLocatorsRefused:         "locators_refused",
+	iRecordsRefusedEIDSpace:  "records_refused_eid_space",
+	iRecordsRefusedDefault:   "records_refused_default_route",
 	iNegativeEntries:         "negative_entries",
 	iInsertErrors:            "map_cache_insert_errors",
 	iNativelyForwarded:       "natively_forwarded",
@@ -535,10 +576,11 @@ func NewITR(cfg ITRConfig, out Sender) (*ITR, error) {
 func (i *ITR) Cache() *mapcache.Cache { return i.cache }
 
 // SetConfig applies the reloadable part of cfg: Map-Resolvers, RLOCs,
-// instance-ID, control port, miss policy and queue bounds, rate, retries,
-// timeout, pending bound, probing, the refresh window and pub/sub (turning
-// Subscribe off stops subscribing; the subscriptions held are still
-// honoured until forgotten). MapCacheSize,
+// instance-ID, EID space (to the mappings installed from then on), control
+// port, miss policy and queue bounds, rate, retries, timeout, pending
+// bound, probing, the refresh window and pub/sub (turning Subscribe off
+// stops subscribing; the subscriptions held are still honoured until
+// forgotten). MapCacheSize,
 // TickInterval, Clock and Logger keep the values NewITR was given. Nothing
 // changes on error.
 func (i *ITR) SetConfig(cfg ITRConfig) error {
@@ -608,7 +650,12 @@ func (i *ITR) SetControlPort(port uint16) {
 // map_requests_sent, map_request_retries, map_request_timeouts,
 // map_requests_rate_limited, map_request_send_errors, pending_overflow,
 // map_replies_accepted, map_replies_unsolicited (spoof attempts: unknown
-// nonce), map_reply_records_ignored, negative_entries,
+// nonce), map_reply_records_ignored, locators_refused (locators of
+// Map-Reply and pub/sub records not installed: loopback, link-local,
+// broadcast, unspecified, multicast, or the ITR's own RLOC; see
+// rlocRefusal), records_refused_eid_space and
+// records_refused_default_route (records not installed because of
+// ITRConfig.EIDSpace, see recordRefusal), negative_entries,
 // map_cache_insert_errors, natively_forwarded, native_forward_no_path,
 // dropped_by_action, dropped_no_usable_rloc, dropped_not_eid, smr_received,
 // smr_invoked_requests, smr_ignored, probes_sent, probe_replies,

@@ -42,17 +42,22 @@ type probeTarget struct {
 //  2. every map-cache entry's live reachability is brought in line with
 //     what probing knows (so traffic moves to the next locator, see
 //     ChooseRLOC), and the RLOCs of entries used within two probe periods
-//     are collected;
+//     are collected, with every RLOC marked unreachable that an entry
+//     still holds, used or not;
 //  3. each of those RLOCs is sent one Map-Request with the P bit, directly
 //     (not through the mapping system) to its control port.
 //
 // A probe reply (handleProbeReply) marks the RLOC reachable again at once.
-// Probing state of RLOCs no longer in use is forgotten. The round scans a
-// snapshot of the whole map-cache, so its cost grows with the cache; probing
-// is off by default.
+// So an unreachable RLOC is probed every round until it answers (and every
+// entry holding it gets it back, idle or not) or no entry holds it any
+// more; without that an idle entry would keep the RLOC down until traffic
+// came back. Probing state of the other RLOCs no longer in use is
+// forgotten. The round scans a snapshot of the whole map-cache, so its cost
+// grows with the cache; probing is off by default.
 func (i *ITR) probeRound(now time.Time, st *itrSettings) {
 	var downs []netip.Addr
 	known := map[netip.Addr]probeState{}
+	anyDown := false
 	i.probeMu.Lock()
 	for addr, s := range i.probes {
 		if s.nonce != 0 {
@@ -68,6 +73,7 @@ func (i *ITR) probeRound(now time.Time, st *itrSettings) {
 		if s.state != probeUnknown {
 			known[addr] = s.state
 		}
+		anyDown = anyDown || s.state == probeDown
 	}
 	i.probeMu.Unlock()
 	for _, a := range downs {
@@ -83,11 +89,15 @@ func (i *ITR) probeRound(now time.Time, st *itrSettings) {
 		}
 		syncReachability(e, known)
 		lu := e.LastUsedNano()
-		if lu == 0 || now.UnixNano()-lu > int64(window) {
+		used := lu != 0 && now.UnixNano()-lu <= int64(window)
+		if !used && !anyDown {
 			continue
 		}
 		for _, r := range e.RLOCs {
 			if r.Priority == unusablePriority || !st.fam.has(r.Addr) {
+				continue
+			}
+			if !used && known[r.Addr] != probeDown {
 				continue
 			}
 			if _, ok := targets[r.Addr]; !ok {

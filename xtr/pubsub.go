@@ -480,8 +480,9 @@ type notifyDecision struct {
 	ignored   int
 	removed   int
 	overflow  int
-	p         *pending // the confirmed request, to finish
-	held      [][]byte // its held packets
+	refused   []refusedRecord // by the EID space (recordRefusal)
+	p         *pending        // the confirmed request, to finish
+	held      [][]byte        // its held packets
 }
 
 // handleNotify processes a Map-Notify sent to the ITR (RFC 9437 sections 5
@@ -522,6 +523,9 @@ func (i *ITR) handleNotify(m *wire.MapNotify, raw []byte, from netip.AddrPort) {
 	i.ctr.add(iPSRecordsIgnored, uint64(d.ignored))
 	i.ctr.add(iSubsRemovedByMS, uint64(d.removed))
 	i.ctr.add(iSubsOverflow, uint64(d.overflow))
+	for _, r := range d.refused {
+		i.reportRefusal(r, from.Addr())
+	}
 	switch d.verdict {
 	case verdictUnmatched:
 		i.ctr.inc(iPSUnmatched)
@@ -539,7 +543,7 @@ func (i *ITR) handleNotify(m *wire.MapNotify, raw []byte, from netip.AddrPort) {
 	if d.confirmed {
 		i.ctr.inc(iSubsConfirmed)
 	}
-	installed := i.applyNotify(m, d.apply, from.Addr(), now)
+	installed := i.applyNotify(st, m, d.apply, from.Addr(), now)
 	if d.p != nil || len(installed) > 0 {
 		i.resolveCovered(installed, d.p, d.held)
 	}
@@ -548,8 +552,10 @@ func (i *ITR) handleNotify(m *wire.MapNotify, raw []byte, from netip.AddrPort) {
 
 // confirmLocked decides on the confirmation of the subscribing request p
 // (outstanding) or a (answered by its Map-Reply): its records that cover
-// the EID asked for become subscriptions and are installed; a removal
-// notice forgets the subscription it names. ITR.mu is held.
+// the EID asked for become subscriptions and are installed, unless the EID
+// space refuses them (recordRefusal: then neither, and the request is
+// answered all the same); a removal notice forgets the subscription it
+// names. ITR.mu is held.
 func (i *ITR) confirmLocked(st *itrSettings, m *wire.MapNotify, from netip.Addr, now time.Time, p *pending, a *subAnswer) notifyDecision {
 	d := notifyDecision{verdict: verdictUnmatched}
 	var key reqKey
@@ -573,11 +579,14 @@ func (i *ITR) confirmLocked(st *itrSettings, m *wire.MapNotify, from netip.Addr,
 			}
 			continue
 		}
+		if refusedByEIDSpace(st, rec, iid, pfx, &d) {
+			continue
+		}
 		i.subscribedLocked(st, mapcache.Key{InstanceID: iid, Prefix: pfx}, from, m.Nonce, now, &d)
 		d.apply = append(d.apply, k)
 	}
-	if len(d.apply) > 0 {
-		d.confirmed = true
+	d.confirmed = len(d.apply) > 0
+	if d.confirmed || len(d.refused) > 0 {
 		if p != nil {
 			d.held = i.removePendingLocked(p)
 			d.p = p
@@ -690,15 +699,34 @@ func (i *ITR) publishLocked(st *itrSettings, m *wire.MapNotify, from netip.Addr,
 			}
 			continue
 		}
+		if refusedByEIDSpace(st, rec, iid, pfx, &d) {
+			continue
+		}
 		d.apply = append(d.apply, k)
 	}
 	return d
 }
 
+// refusedByEIDSpace reports whether the EID space of st refuses the
+// mapping record rec for pfx in iid (recordRefusal; a withdrawal, Record
+// TTL 0, is never refused), noting the refusal in d.
+func refusedByEIDSpace(st *itrSettings, rec *wire.EIDRecord, iid uint32, pfx netip.Prefix, d *notifyDecision) bool {
+	if rec.RecordTTL == 0 {
+		return false
+	}
+	negative := len(rec.Locators) == 0
+	r := st.recordRefusal(iid, pfx, negative)
+	if r == admitted {
+		return false
+	}
+	d.refused = append(d.refused, refusedRecord{why: r, iid: iid, pfx: pfx, negative: negative})
+	return true
+}
+
 // applyNotify installs (or, for a Record TTL of 0, deletes) the records
-// apply of an accepted Map-Notify from the Map-Server ms, and returns the
-// entries installed.
-func (i *ITR) applyNotify(m *wire.MapNotify, apply []int, ms netip.Addr, now time.Time) []*mapcache.Entry {
+// apply of an accepted Map-Notify from the Map-Server ms, with the locators
+// st allows (rlocRefusal), and returns the entries installed.
+func (i *ITR) applyNotify(st *itrSettings, m *wire.MapNotify, apply []int, ms netip.Addr, now time.Time) []*mapcache.Entry {
 	origin := ms.String()
 	var installed []*mapcache.Entry
 	for _, k := range apply {
@@ -710,7 +738,8 @@ func (i *ITR) applyNotify(m *wire.MapNotify, apply []int, ms netip.Addr, now tim
 			i.ctr.inc(iPSWithdrawals)
 			continue
 		}
-		e, ok := entryFromRecord(rec, iid, pfx, now, origin)
+		e, refused, ok := entryFromRecord(st, rec, iid, pfx, now, origin)
+		i.reportRefusedRLOCs(refused, iid, pfx, ms)
 		if !ok {
 			i.ctr.inc(iPSRecordsIgnored)
 			continue

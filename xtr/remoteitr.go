@@ -148,18 +148,24 @@ func (e *ETR) RemoteITRs(within time.Duration) []RemoteITR {
 
 // MergeRemoteITRs adds remote ITRs learned elsewhere (from the peers of the
 // synchronization set) to the table: an entry already known keeps the newer
-// LastSeen (and the EID that came with it). Entries without a valid RLOC or
+// LastSeen (and the EID that came with it). Their RLOCs become known to
+// the decapsulation filter, so that packets a remote ITR sends to this
+// member after asking another one for the mapping are accepted. Entries without a valid RLOC or
 // EID, with an instance-ID over 24 bits or a zero LastSeen are ignored; a
 // LastSeen in the future counts as now.
 func (e *ETR) MergeRemoteITRs(rs []RemoteITR) {
 	now := e.now().UnixNano()
+	seen := make([]sighting, 0, len(rs))
 	for _, r := range rs {
 		rloc, eid := r.RLOC.Unmap(), r.EID.Unmap()
 		if !rloc.IsValid() || !eid.IsValid() || r.InstanceID > 0xffffff || r.LastSeen.IsZero() {
 			continue
 		}
-		e.remote.stamp(remoteKey{rloc: rloc, iid: r.InstanceID}, eid, min(r.LastSeen.UnixNano(), now))
+		at := min(r.LastSeen.UnixNano(), now)
+		e.remote.stamp(remoteKey{rloc: rloc, iid: r.InstanceID}, eid, at)
+		seen = append(seen, sighting{rloc, at})
 	}
+	e.countGleaned(e.filter.glean(seen, e.remote.lastSeenByRLOC))
 }
 
 // remoteSeenSlots is the size of a packet loop's memo of recent stamps.
