@@ -39,6 +39,7 @@ listen = [%q]
 
 [map-server]
 registration-timeout = "1h"
+max-registrations = 4194304
 
 [[map-server.site]]
 name = "bench-sha1"
@@ -47,6 +48,8 @@ algorithm = "hmac-sha-1"
 eid-prefixes = ["10.0.0.0/9"]
 accept-more-specifics = true
 proxy-reply = true
+max-prefixes = 1048576
+max-registrations = 1048576
 
 [[map-server.site]]
 name = "bench-sha256"
@@ -55,6 +58,8 @@ algorithm = "hmac-sha-256"
 eid-prefixes = ["10.128.0.0/9"]
 accept-more-specifics = true
 proxy-reply = true
+max-prefixes = 1048576
+max-registrations = 1048576
 
 [[map-server.site]]
 name = "bench-pubsub"

@@ -64,6 +64,7 @@ func liveHeapPerSubscription(shapes []memoryShape) ([]float64, error) {
 		MapServer:           true,
 		MapResolver:         true,
 		RegistrationTimeout: time.Hour,
+		MaxRegistrations:    2 * maxPrefixes,
 		Sites:               sites,
 		PubSub: mapserver.PubSubConfig{
 			Enabled:          true,
@@ -142,6 +143,9 @@ func benchSite(name string, site int, prefix string) mapserver.Site {
 		Key:             siteKey(site),
 		Algorithm:       siteAlg(site),
 		AllowProxyReply: true,
+		// The bench registers up to half of maxPrefixes per site.
+		MaxPrefixes:      maxPrefixes,
+		MaxRegistrations: maxPrefixes,
 		Prefixes: []mapserver.SitePrefix{{
 			EIDPrefix:           mapserver.EIDPrefix{Prefix: netip.MustParsePrefix(prefix)},
 			AcceptMoreSpecifics: true,
