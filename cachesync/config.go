@@ -203,6 +203,12 @@ type Config struct {
 	ReconnectMin, ReconnectMax time.Duration
 	// HandshakeTimeout bounds a TLS handshake and the HELLO exchange.
 	HandshakeTimeout time.Duration
+	// FallbackDialAfter: a peer with the smaller public key dials this
+	// member; if it has not connected for this long (after Run starts or
+	// a session ends), this member dials it instead, and at once when its
+	// listener refused a connection from the peer's address (too many
+	// handshakes pending). 0 means twice ReconnectMax.
+	FallbackDialAfter time.Duration
 	// QueueLimit bounds the records queued for one peer.
 	QueueLimit int
 	// Refresher refreshes expiring records (the ITR). Optional: without it
@@ -249,6 +255,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ReconnectMax < c.ReconnectMin {
 		c.ReconnectMax = c.ReconnectMin
 	}
+	def(&c.FallbackDialAfter, 2*c.ReconnectMax)
 	if c.MaxFrameSize == 0 {
 		c.MaxFrameSize = DefaultMaxFrameSize
 	}

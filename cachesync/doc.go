@@ -111,6 +111,22 @@
 // why (BYE) and refused. Each round carries at least a keepalive; a
 // connection silent for three rounds is closed.
 //
+// The listener is open to anyone, so connections that have not
+// authenticated are bounded: 64 handshaking in all, 4 per source (IPv4
+// address, IPv6 /64), each for at most HandshakeTimeout; the others are
+// closed at once. Every refusal is counted by reason (Stats.RefusedBusy,
+// RefusedSource, HandshakeTimeouts, AuthFailures) and logged at most once
+// per 10 s. One source cannot keep the peers out; many sources can fill
+// the listener, so a member also dials a peer that should dial it (the
+// fallback): when the peer has not connected for FallbackDialAfter, and at
+// once when a connection from the peer's address was refused.
+// When sessions in both directions come up, both members keep the one the
+// smaller key dialed, whatever order they see them in; the other is
+// closed with a BYE saying so (Stats.SessionsSuperseded), and is not a
+// failure (TestBothDial). TestSyncListenerFlood holds 500 idle connections
+// against the member that does not dial, from one and from many sources,
+// while its peer restarts.
+//
 // Frames are length-prefixed and versioned (see frame.go for the layout and
 // record.go for the record encoding). A frame is decoded and validated
 // entirely — every record checked as the map-cache would check it — before
@@ -130,8 +146,9 @@
 //
 // Member.Run starts RoutineFeed (the change feed; in Run's goroutine),
 // RoutineRounds (usage reports, keepalives, periodic digests), and in naive
-// and smart modes RoutineAccept and one RoutineDial per peer this member
-// dials, and per session RoutineSessionRead and RoutineSessionWrite; in
+// and smart modes RoutineAccept and one RoutineDial per peer (a fallback
+// for the peers that dial this member), and per session
+// RoutineSessionRead and RoutineSessionWrite; in
 // gossip mode RoutineGossipWorker (memberlist's callbacks only queue work
 // for it) and bounded direct sends. All stop when Run's context ends; Run
 // returns after they have. Lock order: usageTable.mu, then peer.mu, then
@@ -147,4 +164,13 @@
 // decisions. Bytes are counted as frame payload and as wire bytes (TLS
 // records; for gossip, all of memberlist's traffic, membership included),
 // so that the modes can be compared (lisplab bench sync).
+//
+// Whatever anyone can send is counted, and logged at most once per 10 s
+// per kind (with the number of lines held back): refused connections, and
+// in gossip mode the traffic memberlist refuses. memberlist reports that
+// only as a log line per packet, so its log lines are classified
+// (classifyMemberlistLine): a message no key of the keyring decrypts
+// (Stats.GossipKeyFailures: a member with another gossip key; the joining
+// member counts it too, and says why it cannot join) or one that is not
+// memberlist's protocol at all (Stats.GossipMalformed).
 package cachesync

@@ -36,7 +36,8 @@ import (
 //   - Usage reports go directly to every live member each round.
 //   - All traffic is encrypted and authenticated with memberlist's
 //     keyring (AES-GCM with the shared secret key); GossipVerifyIncoming
-//     refuses anything else.
+//     refuses anything else, and what it refuses is counted and logged
+//     (rate-limited) from memberlist's log lines (memberlistLog).
 //
 // Every message is an envelope, [name length (1)][sender name][frame], so
 // that the receiver knows which member sent it.
@@ -76,7 +77,7 @@ type gossip struct {
 func (m *Member) startGossip(ctx context.Context, wg *sync.WaitGroup) (*gossip, error) {
 	cfg := m.cfg
 	g := &gossip{m: m, ctx: ctx, wg: wg, inbox: make(chan []byte, inboxSize), sends: make(chan struct{}, maxSends)}
-	logger := log.New(&memberlistLog{log: m.log}, "", 0)
+	logger := log.New(&memberlistLog{m: m}, "", 0)
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 		BindAddrs: []string{cfg.Listen.Addr().String()},
 		BindPort:  int(cfg.Listen.Port()),
@@ -150,13 +151,29 @@ func (m *Member) startGossip(ctx context.Context, wg *sync.WaitGroup) (*gossip, 
 		if n, err := ml.Join(seeds); err != nil {
 			// Not fatal: the seeds may be down; memberlist keeps the
 			// member alone until another member joins it.
-			m.log.Warn("sync: gossip could not join any seed yet", "seeds", seeds, "err", err)
+			m.joinFailed(seeds, err)
 		} else {
 			m.log.Info("sync: joined the gossip set", "contacted", n)
 		}
 		wg.Go(func() { g.rejoin(seeds) })
 	}
 	return g, nil
+}
+
+// joinFailed logs (rate-limited) why joining the seeds failed, saying so
+// plainly when the seeds use another gossip key.
+func (m *Member) joinFailed(seeds []string, err error) {
+	ok, n := m.logs.allow("gossip-join", time.Now())
+	if !ok {
+		return
+	}
+	detail := strings.Join(strings.Fields(err.Error()), " ")
+	if strings.Contains(detail, keyFailureText) {
+		m.log.Warn("sync: gossip cannot join the seeds: they use another gossip key (sync.gossip-key differs)",
+			"seeds", seeds, "err", detail, "suppressed", n)
+		return
+	}
+	m.log.Warn("sync: gossip could not join any seed yet", "seeds", seeds, "err", detail, "suppressed", n)
 }
 
 // rejoin retries the seeds while this member is alone (the seeds were down
@@ -172,6 +189,8 @@ func (g *gossip) rejoin(seeds []string) {
 			if g.ml.NumMembers() <= 1 {
 				if _, err := g.ml.Join(seeds); err == nil {
 					g.m.log.Info("sync: joined the gossip set")
+				} else {
+					g.m.joinFailed(seeds, err)
 				}
 			}
 		}
@@ -477,7 +496,9 @@ func (g *gossip) handle(b []byte) {
 	}
 	if err != nil {
 		m.c.malformed.Add(1)
-		m.log.Warn("sync: dropped a malformed gossip message", "from", name, "err", err)
+		if ok, n := m.logs.allow("gossip-frame", time.Now()); ok {
+			m.log.Warn("sync: dropped a malformed gossip message", "from", name, "err", err, "suppressed", n)
+		}
 		return
 	}
 	p := g.peer(name)
@@ -530,25 +551,105 @@ func (g *gossip) handle(b []byte) {
 }
 
 // memberlistLog turns memberlist's log lines ("[DEBUG] memberlist: ...")
-// into slog records at the matching level.
+// into slog records at the matching level. memberlist says only there
+// when it refuses what arrived from the network (a packet or stream that
+// its keyring cannot decrypt, or that is not its protocol), one line each
+// and at error level: those lines are counted (Stats.GossipKeyFailures,
+// GossipMalformed), logged at debug level, and summed up in a warning at
+// most once per logEvery.
 type memberlistLog struct {
-	log *slog.Logger
+	m *Member
 }
 
 // Write logs one memberlist line.
 func (w *memberlistLog) Write(b []byte) (int, error) {
+	m := w.m
 	line := string(bytes.TrimSpace(b))
 	level := slog.LevelInfo
 	for prefix, l := range map[string]slog.Level{
-		"[DEBUG]": slog.LevelDebug, "[INFO]": slog.LevelInfo, "[WARN]": slog.LevelWarn, "[ERR]": slog.LevelError,
+		"[DEBUG]": slog.LevelDebug, "[INFO]": slog.LevelInfo, "[WARN]": slog.LevelWarn, "[ERR]": slog.LevelError, "[ERROR]": slog.LevelError,
 	} {
 		if rest, ok := strings.CutPrefix(line, prefix); ok {
 			level, line = l, strings.TrimSpace(rest)
 			break
 		}
 	}
-	w.log.Log(context.Background(), level, "sync: gossip: "+line)
+	kind := classifyMemberlistLine(line)
+	if kind == "" {
+		m.log.Log(context.Background(), level, "sync: gossip: "+line)
+		return len(b), nil
+	}
+	msg := "sync: gossip: refused a malformed packet or stream (not memberlist's protocol, or not encrypted)"
+	if kind == gossipRefusedKey {
+		m.c.gossipKeyFailures.Add(1)
+		msg = "sync: gossip: refused a message that no key of this member decrypts: a member with another gossip key (sync.gossip-key)?"
+	} else {
+		m.c.gossipMalformed.Add(1)
+	}
+	m.log.Debug("sync: gossip: "+line, "refused", kind)
+	if ok, n := m.logs.allow("gossip-"+kind, time.Now()); ok {
+		m.log.Warn(msg, "from", lineFrom(line), "detail", line, "suppressed", n)
+	}
 	return len(b), nil
+}
+
+// Kinds of gossip traffic memberlist refused.
+const (
+	gossipRefusedKey       = "key"
+	gossipRefusedMalformed = "malformed"
+)
+
+// keyFailureText is memberlist's error when no key of the keyring opens
+// a message (decryptPayload).
+const keyFailureText = "no installed keys could decrypt"
+
+// memberlistRefusals are parts of the lines memberlist (v0.7) logs when
+// it drops a packet or a stream that is not its protocol.
+var memberlistRefusals = []string{
+	"Decrypt packet failed",          // not encrypted, unknown version, too short
+	"UDP packet too short",           // an empty packet
+	"failed to receive",              // a stream: not encrypted, undecodable, idle
+	"unacceptable label",             // a label header not ours
+	"label header",                   // a malformed or doubled label header
+	"cannot decode label",            // a truncated label header
+	"missing message type byte",      // an empty packet
+	"Received invalid msgType",       // a stream of an unknown type
+	"not supported",                  // a packet of an unknown type
+	"Failed to decode",               // an undecodable message
+	"invalid checksum",               // a corrupted packet
+	"Failed to decompress payload",   // an undecodable compressed message
+	"truncated messages",             // a truncated compound packet
+	"Failed to receive user message", // an undecodable user message
+	"Failed to read remote state",    // an undecodable push/pull state
+}
+
+// classifyMemberlistLine says whether a memberlist log line (its level
+// prefix removed) reports refused traffic: gossipRefusedKey when no key
+// decrypted it, gossipRefusedMalformed when it was not memberlist's
+// protocol, "" otherwise.
+func classifyMemberlistLine(line string) string {
+	if strings.Contains(line, keyFailureText) {
+		return gossipRefusedKey
+	}
+	for _, s := range memberlistRefusals {
+		if strings.Contains(line, s) {
+			return gossipRefusedMalformed
+		}
+	}
+	return ""
+}
+
+// lineFrom returns the address a memberlist line names ("from=..."), or
+// "" if it names none.
+func lineFrom(line string) string {
+	_, rest, ok := strings.Cut(line, "from=")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexByte(rest, ' '); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
 }
 
 // countingTransport is memberlist's NetTransport with every byte it sends

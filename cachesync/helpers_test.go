@@ -24,6 +24,8 @@ type opts struct {
 	round, antiEntropy, window, grace time.Duration
 	refreshDelay, refreshTTL          time.Duration
 	gossipPushPull                    time.Duration
+	// tweak, if set, changes every member's config before it starts.
+	tweak func(*Config)
 }
 
 func defaultOpts() opts {
@@ -153,6 +155,14 @@ func (nd *node) newCache() {
 
 // config returns the node's member config.
 func (nd *node) config() Config {
+	c := nd.baseConfig()
+	if nd.s.o.tweak != nil {
+		nd.s.o.tweak(&c)
+	}
+	return c
+}
+
+func (nd *node) baseConfig() Config {
 	s := nd.s
 	c := Config{
 		Mode:                s.mode,

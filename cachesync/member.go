@@ -38,6 +38,8 @@ type Member struct {
 	usage usageTable
 
 	running   atomic.Bool
+	adm       admission  // incoming connections handshaking
+	logs      logLimiter // log lines about what anyone can send
 	ready     chan struct{}
 	readyOnce sync.Once
 	addrMu    sync.Mutex
@@ -76,10 +78,38 @@ type peer struct {
 	lastErr string
 	sess    *session // the live session (naive, smart)
 	alive   bool     // gossip: memberlist reports the member alive
+	// downSince is when the last session ended (or Run started): a peer
+	// that dials this member is dialed FallbackDialAfter later.
+	downSince time.Time
+	// attached is closed, and replaced, when a session is attached.
+	attached chan struct{}
 	// st is the last STATUS the peer sent (stKnown), kept after it dies
 	// so that the survivors know which RLOCs to withdraw.
 	st      MemberStatus
 	stKnown bool
+
+	// kick wakes the peer's dial loop when its session ends or a
+	// connection from it was refused (refusedHere).
+	kick        chan struct{}
+	refusedHere atomic.Bool
+}
+
+// signalKick wakes the peer's dial loop.
+func (p *peer) signalKick() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// wantFallback asks the dial loop of a peer that dials this member to dial
+// it now, if no session is up: a connection from its address was refused.
+func (p *peer) wantFallback() {
+	if p.session() != nil {
+		return
+	}
+	p.refusedHere.Store(true)
+	p.signalKick()
 }
 
 // connected reports whether the peer is currently reachable: a session is
@@ -147,6 +177,9 @@ func New(cfg Config, cache *mapcache.Cache) (*Member, error) {
 				dials: bytes.Compare(m.pub, pc.PublicKey) < 0,
 				state: PeerIdle,
 				since: time.Now(),
+				kick:  make(chan struct{}, 1),
+
+				attached: make(chan struct{}),
 			}
 			m.peers = append(m.peers, p)
 			m.byKey[string(pc.PublicKey)] = p
@@ -236,11 +269,13 @@ func (m *Member) Run(ctx context.Context) error {
 		context.AfterFunc(ctx, func() { ln.Close() })
 		wg.Go(func() { m.acceptLoop(ctx, ln, &wg) })
 		for _, p := range m.peers {
-			if p.dials {
-				wg.Go(func() { m.dialLoop(ctx, p, &wg) })
-			} else {
+			p.mu.Lock()
+			p.downSince = time.Now()
+			p.mu.Unlock()
+			if !p.dials {
 				p.setState(PeerIdle, nil)
 			}
+			wg.Go(func() { m.dialLoop(ctx, p) })
 		}
 	}
 	m.log.Info("synchronization set member started", "name", m.cfg.Name, "listen", m.Addr(),

@@ -109,8 +109,33 @@ type Stats struct {
 	// not pinned (or it presented none).
 	AuthFailures uint64
 	// HandshakeFailures counts connections that failed TLS or HELLO for
-	// any reason (AuthFailures included).
+	// any reason (AuthFailures and HandshakeTimeouts included).
 	HandshakeFailures uint64
+	// HandshakeTimeouts counts incoming connections closed because their
+	// TLS handshake did not end within HandshakeTimeout (idle or slow
+	// clients).
+	HandshakeTimeouts uint64
+	// RefusedBusy counts incoming connections closed at once because
+	// maxPendingHandshakes (64) connections were handshaking, and
+	// RefusedSource because maxPendingPerSource (4) from the same source
+	// (IPv4 address, IPv6 /64) were.
+	RefusedBusy, RefusedSource uint64
+	// FallbackDials counts attempts to dial a peer that should dial this
+	// member (it had not connected, or its connection was refused).
+	FallbackDials uint64
+	// SessionsSuperseded counts sessions dropped because a session with
+	// the same peer in the canonical direction (dialed by the member with
+	// the smaller key) was up.
+	SessionsSuperseded uint64
+	// GossipKeyFailures counts gossip messages and streams that no key
+	// in this member's keyring could decrypt: a member with another
+	// gossip key (both that member and this one count them).
+	GossipKeyFailures uint64
+	// GossipMalformed counts gossip packets and streams memberlist
+	// refused as not its protocol: not encrypted, too short, undecodable,
+	// a bad checksum or label, an unknown type, a stream that sent
+	// nothing valid in time.
+	GossipMalformed uint64
 	// MalformedFrames counts frames that closed their connection (or, in
 	// gossip, were dropped) because they could not be decoded.
 	MalformedFrames uint64
@@ -161,6 +186,11 @@ type counters struct {
 	probations, expiredUnused       atomic.Uint64
 	expiredStale, inboxDrops        atomic.Uint64
 	peersDead                       atomic.Uint64
+	handshakeTimeouts               atomic.Uint64
+	refusedBusy, refusedSource      atomic.Uint64
+	fallbackDials, superseded       atomic.Uint64
+	gossipKeyFailures               atomic.Uint64
+	gossipMalformed                 atomic.Uint64
 }
 
 // peerCounters are the counters of one peer.
@@ -200,6 +230,13 @@ func (c *counters) fill(s *Stats) {
 	s.ExpiredStale = c.expiredStale.Load()
 	s.InboxDrops = c.inboxDrops.Load()
 	s.PeersDead = c.peersDead.Load()
+	s.HandshakeTimeouts = c.handshakeTimeouts.Load()
+	s.RefusedBusy = c.refusedBusy.Load()
+	s.RefusedSource = c.refusedSource.Load()
+	s.FallbackDials = c.fallbackDials.Load()
+	s.SessionsSuperseded = c.superseded.Load()
+	s.GossipKeyFailures = c.gossipKeyFailures.Load()
+	s.GossipMalformed = c.gossipMalformed.Load()
 }
 
 func (c *peerCounters) fill(s *PeerStatus) {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -22,16 +23,29 @@ import (
 // Transport of the naive and smart modes: one TCP connection per pair of
 // members, TLS 1.3 with both sides presenting a self-signed certificate of
 // their Ed25519 key, each side checking that the key is the one pinned for
-// the other. The member with the smaller public key dials; the other
-// accepts (it would also accept the reverse direction, the newest session
-// replacing an older one). After TLS each side sends HELLO; then each sends
-// its DIGEST and, in smart mode, a usage report covering the whole refresh
-// window, so that a member that (re)connects is brought up to date within
-// one exchange.
+// the other. After TLS each side sends HELLO; then each sends its DIGEST
+// and, in smart mode, a usage report covering the whole refresh window, so
+// that a member that (re)connects is brought up to date within one
+// exchange.
+//
+// Who dials: the member with the smaller public key (the session it dials
+// is the canonical one). The other dials too, as a fallback, when the peer
+// has not connected for FallbackDialAfter, or at once when its own
+// listener just refused a connection from the peer's address (see
+// admission.go): a member whose listener is flooded still meets its
+// peers. When sessions in both directions come up, both members keep the
+// canonical one, whatever order they see them in: a new session replaces
+// the current one unless the current one is canonical and the new one is
+// not. The one dropped is closed with a BYE saying so (byeSuperseded), and
+// a member whose session ends that way waits a handshake timeout for the
+// canonical session before it declares the peer dead.
 
-// maxPendingHandshakes bounds the incoming connections that have not yet
-// authenticated.
-const maxPendingHandshakes = 64
+// byeSuperseded is the BYE reason of a session closed because the
+// canonical session with the same peer is up.
+const byeSuperseded = "superseded: the session dialed by the member with the smaller key is up"
+
+// errSuperseded ends a session dropped for the canonical one.
+var errSuperseded = errors.New("cachesync: " + byeSuperseded)
 
 // minWriteTimeout is the least time a batch of frames may take to write.
 const minWriteTimeout = 10 * time.Second
@@ -106,9 +120,10 @@ func (m *Member) clientTLS(p *peer) *tls.Config {
 	return c
 }
 
-// acceptLoop accepts incoming connections (RoutineAccept).
+// acceptLoop accepts incoming connections (RoutineAccept). Each holds an
+// admission slot until its TLS handshake ends; one that gets none is
+// closed at once, counted and (rate-limited) logged.
 func (m *Member) acceptLoop(ctx context.Context, ln net.Listener, wg *sync.WaitGroup) {
-	sem := make(chan struct{}, maxPendingHandshakes)
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -123,26 +138,59 @@ func (m *Member) acceptLoop(ctx context.Context, ln net.Listener, wg *sync.WaitG
 			}
 			continue
 		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			m.log.Warn("sync: too many connections handshaking; refusing one", "remote", conn.RemoteAddr())
+		src := remoteAddr(conn)
+		if why := m.adm.admit(src); why != "" {
+			if tc, ok := conn.(*net.TCPConn); ok {
+				tc.SetLinger(0) // a reset: no TIME_WAIT left by a flood
+			}
 			conn.Close()
+			m.refused(why, src)
 			continue
 		}
-		wg.Go(func() { m.serveConn(ctx, conn, sem) })
+		wg.Go(func() { m.serveConn(ctx, conn, src) })
 	}
 }
 
-// serveConn authenticates an incoming connection and runs its session.
-func (m *Member) serveConn(ctx context.Context, raw net.Conn, sem chan struct{}) {
+// refused counts and logs an incoming connection refused for lack of an
+// admission slot. If it came from the address of a peer that should dial
+// this member, that peer is dialed instead (it is alive and cannot get
+// in).
+func (m *Member) refused(why string, src netip.Addr) {
+	msg := "sync: refusing connections: too many handshakes pending from one source"
+	if why == refusedBusy {
+		m.c.refusedBusy.Add(1)
+		msg = "sync: refusing connections: too many handshakes pending; peers that cannot get in are dialed instead"
+	} else {
+		m.c.refusedSource.Add(1)
+	}
+	if ok, n := m.logs.allow("refused-"+why, time.Now()); ok {
+		m.log.Warn(msg, "remote", src, "pending_limit", maxPendingHandshakes,
+			"per_source_limit", maxPendingPerSource, "suppressed", n)
+	}
+	for _, p := range m.peers {
+		if !p.dials && p.addr.Addr().Unmap() == src {
+			p.wantFallback()
+		}
+	}
+}
+
+// serveConn authenticates an incoming connection from src, gives back its
+// admission slot, and runs its session.
+func (m *Member) serveConn(ctx context.Context, raw net.Conn, src netip.Addr) {
 	tc := tls.Server(&countConn{Conn: raw, c: &m.c}, m.serverTLS())
 	hctx, cancel := context.WithTimeout(ctx, m.cfg.HandshakeTimeout)
 	err := tc.HandshakeContext(hctx)
+	timedOut := err != nil && hctx.Err() != nil && ctx.Err() == nil
 	cancel()
-	<-sem
+	m.adm.release(src)
 	if err != nil {
 		tc.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		if timedOut {
+			m.c.handshakeTimeouts.Add(1)
+		}
 		m.handshakeFailed(nil, raw.RemoteAddr(), err)
 		return
 	}
@@ -151,7 +199,7 @@ func (m *Member) serveConn(ctx context.Context, raw net.Conn, sem chan struct{})
 		tc.Close()
 		return
 	}
-	m.runSession(ctx, tc, p)
+	m.runSession(ctx, tc, p, false)
 }
 
 // peerOfConn returns the configured peer whose key tc's peer proved.
@@ -168,11 +216,32 @@ func (m *Member) peerOfConn(tc *tls.Conn) *peer {
 }
 
 // dialLoop keeps a session with p up, reconnecting with exponential
-// backoff and jitter (RoutineDial, one per peer this member dials).
-func (m *Member) dialLoop(ctx context.Context, p *peer, wg *sync.WaitGroup) {
+// backoff and jitter (RoutineDial, one per peer). A peer with the larger
+// key is dialed whenever there is no session; one with the smaller key
+// (which dials this member) only as a fallback (awaitFallback).
+func (m *Member) dialLoop(ctx context.Context, p *peer) {
 	backoff := m.cfg.ReconnectMin
+	told := false // the fallback of this outage was logged
 	for ctx.Err() == nil {
+		connects := p.c.connects.Load()
+		if !p.dials {
+			if !m.awaitFallback(ctx, p) {
+				return
+			}
+			if p.c.connects.Load() != connects {
+				backoff = m.cfg.ReconnectMin // the peer got in meanwhile
+				told = false
+			}
+		}
 		if p.session() == nil {
+			if !p.dials {
+				m.c.fallbackDials.Add(1)
+				if !told {
+					told = true
+					m.log.Info("sync: dialing a peer that should dial this member: it has not connected, or its connection was refused",
+						"peer", p.name, "addr", p.addr)
+				}
+			}
 			p.setState(PeerConnecting, nil)
 			tc, err := m.dial(ctx, p)
 			if err != nil {
@@ -180,7 +249,7 @@ func (m *Member) dialLoop(ctx context.Context, p *peer, wg *sync.WaitGroup) {
 					return
 				}
 				m.handshakeFailed(p, nil, err)
-			} else if established, _ := m.runSession(ctx, tc, p); established {
+			} else if established, _ := m.runSession(ctx, tc, p, true); established {
 				backoff = m.cfg.ReconnectMin
 			}
 		}
@@ -195,6 +264,44 @@ func (m *Member) dialLoop(ctx context.Context, p *peer, wg *sync.WaitGroup) {
 		case <-ctx.Done():
 			return
 		case <-time.After(d):
+		}
+	}
+}
+
+// awaitFallback waits until this member should dial p, a peer that dials
+// it: p has had no session for FallbackDialAfter, or a connection from
+// p's address was refused while there was none. It returns false when ctx
+// ends.
+func (m *Member) awaitFallback(ctx context.Context, p *peer) bool {
+	for {
+		p.mu.Lock()
+		up, due := p.sess != nil, p.downSince.Add(m.cfg.FallbackDialAfter)
+		p.mu.Unlock()
+		now := false
+		if up {
+			p.refusedHere.Store(false)
+		} else {
+			now = p.refusedHere.Swap(false) || !time.Now().Before(due)
+		}
+		if now {
+			return true
+		}
+		var t *time.Timer
+		var timeout <-chan time.Time
+		if !up {
+			t = time.NewTimer(time.Until(due))
+			timeout = t.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-p.kick:
+		case <-timeout:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return false
 		}
 	}
 }
@@ -235,10 +342,13 @@ func (m *Member) handshakeFailed(p *peer, remote net.Addr, err error) {
 		m.c.authFailures.Add(1)
 	}
 	if p == nil {
+		// Anyone can open connections: these are logged rate-limited.
 		if auth {
-			m.log.Warn("sync: refused a connection: its key is not pinned", "remote", remote, "err", err)
-		} else {
-			m.log.Info("sync: incoming handshake failed", "remote", remote, "err", err)
+			if ok, n := m.logs.allow("incoming-auth", time.Now()); ok {
+				m.log.Warn("sync: refused a connection: its key is not pinned", "remote", remote, "err", err, "suppressed", n)
+			}
+		} else if ok, n := m.logs.allow("incoming-failed", time.Now()); ok {
+			m.log.Info("sync: incoming handshake failed", "remote", remote, "err", err, "suppressed", n)
 		}
 		return
 	}
@@ -262,10 +372,11 @@ func (m *Member) handshakeFailed(p *peer, remote net.Addr, err error) {
 	}
 }
 
-// runSession exchanges HELLOs on an authenticated connection to p, then
-// runs the session until it ends. It reports whether the session was
-// established, and why it ended.
-func (m *Member) runSession(ctx context.Context, tc *tls.Conn, p *peer) (bool, error) {
+// runSession exchanges HELLOs on an authenticated connection to p, which
+// this member dialed (outbound) or accepted, then runs the session until
+// it ends. It reports whether the session was established, and why it
+// ended.
+func (m *Member) runSession(ctx context.Context, tc *tls.Conn, p *peer, outbound bool) (bool, error) {
 	defer tc.Close()
 	stop := context.AfterFunc(ctx, func() { tc.Close() })
 	defer stop()
@@ -322,9 +433,23 @@ func (m *Member) runSession(ctx context.Context, tc *tls.Conn, p *peer) (bool, e
 	tc.SetDeadline(time.Time{})
 	dr.on = true
 
-	s := newSession(ctx, m, p, tc)
-	p.attach(s)
-	m.log.Info("sync: peer connected", "peer", p.name, "addr", tc.RemoteAddr(), "peer_name", h.name)
+	s := newSession(ctx, m, p, tc, outbound == p.dials)
+	if !p.attach(s) {
+		// The canonical session is up: the peer drops this one too.
+		m.c.superseded.Add(1)
+		m.log.Debug("sync: dropping a second session with peer", "peer", p.name, "addr", tc.RemoteAddr())
+		tc.SetWriteDeadline(time.Now().Add(m.cfg.HandshakeTimeout))
+		if _, err := tc.Write(appendBye(nil, byeSuperseded)); err == nil {
+			// Closing with unread data would reset the connection, and
+			// the peer might see the reset before the BYE: say that
+			// nothing follows (close_notify) and read until it closes.
+			tc.CloseWrite()
+			tc.SetReadDeadline(time.Now().Add(m.cfg.HandshakeTimeout))
+			io.Copy(io.Discard, tc)
+		}
+		return false, errSuperseded
+	}
+	m.log.Info("sync: peer connected", "peer", p.name, "addr", tc.RemoteAddr(), "peer_name", h.name, "outbound", outbound)
 	if f, ok := m.statusFrame(); ok {
 		s.queueCtrl(f)
 	}
@@ -338,10 +463,41 @@ func (m *Member) runSession(ctx context.Context, tc *tls.Conn, p *peer) (bool, e
 	}
 	err = s.run(br)
 	if p.detach(s, err) && ctx.Err() == nil {
-		m.log.Info("sync: peer disconnected", "peer", p.name, "reason", err)
-		m.peerDead(p, err)
+		if errors.Is(err, errSuperseded) {
+			m.c.superseded.Add(1)
+			m.awaitCanonical(ctx, p, err)
+		} else {
+			m.log.Info("sync: peer disconnected", "peer", p.name, "reason", err)
+			m.peerDead(p, err)
+		}
 	}
 	return true, err
+}
+
+// awaitCanonical is called when the peer dropped this member's only
+// session with it for the canonical one, which the peer holds and which
+// is still on its way here: the peer is declared dead only if no session
+// comes up within a handshake timeout.
+func (m *Member) awaitCanonical(ctx context.Context, p *peer, cause error) {
+	t := time.NewTimer(m.cfg.HandshakeTimeout)
+	defer t.Stop()
+	for {
+		p.mu.Lock()
+		up, attached := p.sess != nil, p.attached
+		p.mu.Unlock()
+		if up {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-attached:
+		case <-t.C:
+			m.log.Info("sync: peer disconnected", "peer", p.name, "reason", cause)
+			m.peerDead(p, cause)
+			return
+		}
+	}
 }
 
 // deadlineReader moves the connection's read deadline DeadAfter ahead
@@ -380,17 +536,32 @@ func (m *Member) countSent(p *peer, bytes, records int) {
 	p.c.recordsSent.Add(uint64(records))
 }
 
-// attach makes s p's session, closing the one it replaces.
-func (p *peer) attach(s *session) {
+// attach makes s p's session, closing the one it replaces, unless p's
+// session is canonical and s is not. It reports whether s was attached.
+// Both members decide alike, so they keep the same session.
+func (p *peer) attach(s *session) bool {
 	p.mu.Lock()
 	old := p.sess
+	if old != nil && old.canonical && !s.canonical {
+		p.mu.Unlock()
+		return false
+	}
 	p.sess = s
 	p.state, p.since, p.lastErr = PeerConnected, time.Now(), ""
+	close(p.attached)
+	p.attached = make(chan struct{})
 	p.mu.Unlock()
 	p.c.connects.Add(1)
-	if old != nil {
+	switch {
+	case old == nil:
+	case old.canonical == s.canonical:
 		old.close(errors.New("replaced by a newer session"))
+	default:
+		// The peer may hold old as its session: tell it why it ends.
+		s.m.c.superseded.Add(1)
+		old.closeBye(byeSuperseded, errSuperseded)
 	}
+	return true
 }
 
 // detach removes s from p if it is still p's session, and reports
@@ -407,9 +578,11 @@ func (p *peer) detach(s *session, err error) bool {
 		st = PeerBackoff
 	}
 	p.state, p.since = st, time.Now()
+	p.downSince = p.since
 	if err != nil {
 		p.lastErr = err.Error()
 	}
+	p.signalKick()
 	return true
 }
 
@@ -424,6 +597,8 @@ type session struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	wake   chan struct{}
+	// canonical: dialed by the member with the smaller key.
+	canonical bool
 
 	mu        sync.Mutex
 	ctrl      [][]byte
@@ -431,15 +606,29 @@ type session struct {
 	recs      map[mapcache.Key]*mapcache.Entry
 	order     []mapcache.Key
 	full      bool
+	// closeAfter, once set, ends the session when the queued control
+	// frames (the last a BYE) are written.
+	closeAfter error
 }
 
-func newSession(ctx context.Context, m *Member, p *peer, tc *tls.Conn) *session {
-	s := &session{m: m, p: p, conn: tc, wake: make(chan struct{}, 1), recs: map[mapcache.Key]*mapcache.Entry{}}
+func newSession(ctx context.Context, m *Member, p *peer, tc *tls.Conn, canonical bool) *session {
+	s := &session{m: m, p: p, conn: tc, canonical: canonical, wake: make(chan struct{}, 1), recs: map[mapcache.Key]*mapcache.Entry{}}
 	s.ctx, s.cancel = context.WithCancelCause(ctx)
 	return s
 }
 
 func (s *session) close(cause error) { s.cancel(cause) }
+
+// closeBye sends a BYE with reason after the control frames queued, then
+// closes the session with cause (records still queued are not sent). A
+// writer that cannot write ends within its write timeout anyway.
+func (s *session) closeBye(reason string, cause error) {
+	s.mu.Lock()
+	s.ctrl = append(s.ctrl, appendBye(nil, reason))
+	s.closeAfter = cause
+	s.mu.Unlock()
+	s.signal()
+}
 
 func (s *session) signal() {
 	select {
@@ -501,12 +690,16 @@ func (s *session) queueFull() {
 	s.signal()
 }
 
-// take empties the queue.
-func (s *session) take() (ctrl [][]byte, recs []*mapcache.Entry, full bool) {
+// take empties the queue; closeAfter, if set, says to write only ctrl and
+// then end the session.
+func (s *session) take() (ctrl [][]byte, recs []*mapcache.Entry, full bool, closeAfter error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ctrl, full = s.ctrl, s.full
+	ctrl, full, closeAfter = s.ctrl, s.full, s.closeAfter
 	s.ctrl, s.ctrlBytes, s.full = nil, 0, false
+	if closeAfter != nil {
+		return ctrl, nil, false, closeAfter
+	}
 	if len(s.order) > 0 {
 		recs = make([]*mapcache.Entry, 0, len(s.order))
 		for _, k := range s.order {
@@ -515,7 +708,7 @@ func (s *session) take() (ctrl [][]byte, recs []*mapcache.Entry, full bool) {
 		clear(s.recs)
 		s.order = s.order[:0]
 	}
-	return ctrl, recs, full
+	return ctrl, recs, full, nil
 }
 
 // run runs the writer and the reader until either fails or the session is
@@ -573,8 +766,8 @@ func (s *session) writeLoop() error {
 		case <-s.wake:
 		}
 		for {
-			ctrl, recs, full := s.take()
-			if len(ctrl) == 0 && len(recs) == 0 && !full {
+			ctrl, recs, full, closeAfter := s.take()
+			if len(ctrl) == 0 && len(recs) == 0 && !full && closeAfter == nil {
 				break
 			}
 			s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
@@ -603,6 +796,17 @@ func (s *session) writeLoop() error {
 			}
 			if err := bw.Flush(); err != nil {
 				return err
+			}
+			if closeAfter != nil {
+				// As in runSession: nothing follows the BYE, and the
+				// reader reads until the peer closes, so that it sees
+				// the BYE and not a reset.
+				s.conn.CloseWrite()
+				select {
+				case <-s.ctx.Done():
+				case <-time.After(s.m.cfg.HandshakeTimeout):
+				}
+				return closeAfter
 			}
 		}
 	}
@@ -675,6 +879,9 @@ func (s *session) handle(f *frame) error {
 	case frameStatus:
 		m.peerStatus(s.p, f.status)
 	case frameBye:
+		if f.reason == byeSuperseded {
+			return errSuperseded
+		}
 		return fmt.Errorf("cachesync: the peer closed the session: %s", f.reason)
 	default:
 		m.c.unknownFrames.Add(1)

@@ -192,6 +192,13 @@ func syncCounterValues(s cachesync.Stats) map[string]uint64 {
 		"expired_unused":      s.ExpiredUnused,
 		"expired_stale":       s.ExpiredStale,
 		"peers_dead":          s.PeersDead,
+		"handshake_timeouts":  s.HandshakeTimeouts,
+		"refused_busy":        s.RefusedBusy,
+		"refused_source":      s.RefusedSource,
+		"fallback_dials":      s.FallbackDials,
+		"sessions_superseded": s.SessionsSuperseded,
+		"gossip_key_failures": s.GossipKeyFailures,
+		"gossip_malformed":    s.GossipMalformed,
 	}
 }
 
