@@ -10,7 +10,10 @@
 // [Lab.Close] stops every process, deletes every link and namespace and
 // removes the lab's temporary directory, also after a partial failure, and
 // may be called more than once. [CleanupStale] removes what crashed runs
-// left behind.
+// left behind, and only what their owner records (/run/lispd-netns) prove
+// they created: each namespace is recorded, by identity and not only by
+// name, as soon as it exists, and a namespace merely named like a lab's is
+// never touched, nor is anything killed by name.
 //
 // # What lives where
 //

@@ -26,8 +26,9 @@ const DefaultPrefix = "lt"
 // `ip netns add`.
 const NetnsDir = "/run/netns"
 
-// ownerDir holds one file per running lab naming the process that owns it,
-// so that CleanupStale leaves the labs of live processes alone.
+// ownerDir holds one file per lab naming the process that owns it and the
+// namespaces it created, so that CleanupStale leaves the labs of live
+// processes alone and removes only what crashed labs provably created.
 const ownerDir = "/run/lispd-netns"
 
 // DefaultStopGrace is how long Process.Stop waits after SIGTERM before it
@@ -66,6 +67,9 @@ type Lab struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// ownerMu serializes appends to the owner record.
+	ownerMu sync.Mutex
 
 	// Lock order: rw before mu. rw is held for reading by every operation
 	// that uses a node's namespace or netlink handle (or starts a
@@ -189,6 +193,26 @@ func writeOwner(path, dir string) error {
 	}
 	text := fmt.Sprintf("pid=%d\nstart=%d\ndir=%s\n", os.Getpid(), start, dir)
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		return fmt.Errorf("netns: owner record: %w", err)
+	}
+	return nil
+}
+
+// recordNamespace appends a namespace the lab created to its owner
+// record, the proof CleanupStale asks for before it touches a namespace
+// of a crashed lab (see ownerRecord).
+func (l *Lab) recordNamespace(ns recordedNS) error {
+	l.ownerMu.Lock()
+	defer l.ownerMu.Unlock()
+	f, err := os.OpenFile(l.owner, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("netns: owner record: %w", err)
+	}
+	_, err = f.WriteString(formatNamespace(ns))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("netns: owner record: %w", err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // newLab makes a lab for a test (skipping when the lab cannot run here)
@@ -642,10 +644,7 @@ func TestCleanupStale(t *testing.T) {
 		t.Fatalf("sleep not running in a when Run returned: %v", processesIn([]nsID{a.id}))
 	}
 	ids := labIDs(crashed)
-	// Pretend the owner died: a PID that is not running.
-	if err := os.WriteFile(crashed.owner, []byte(fmt.Sprintf("pid=%d\nstart=1\ndir=%s\n", 1<<22-1, crashed.Dir())), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	markOwnerDead(t, crashed)
 	if err := CleanupStale(DefaultPrefix); err != nil {
 		t.Fatalf("CleanupStale: %v", err)
 	}
@@ -678,6 +677,143 @@ func TestCleanupStale(t *testing.T) {
 	}
 }
 
+// markOwnerDead rewrites a lab's owner record as if its process had died
+// (a PID that is not running), keeping what it records.
+func markOwnerDead(t *testing.T, l *Lab) {
+	t.Helper()
+	b, err := os.ReadFile(l.owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "pid="):
+			line = fmt.Sprintf("pid=%d", 1<<22-1)
+		case strings.HasPrefix(line, "start="):
+			line = "start=1"
+		}
+		out = append(out, line)
+	}
+	if err := os.WriteFile(l.owner, []byte(strings.Join(out, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// foreignNamespace creates a namespace with `ip netns add`, as another
+// user or program would, with a process in it; the test removes both.
+func foreignNamespace(t *testing.T, name string) (nsID, *exec.Cmd) {
+	t.Helper()
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", name, err, out)
+	}
+	cmd := exec.Command("ip", "netns", "exec", name, "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		exec.Command("ip", "netns", "del", name).Run()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", name, err, out)
+		}
+	})
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(NetnsDir, name), &st); err != nil {
+		t.Fatal(err)
+	}
+	id := nsID{dev: st.Dev, ino: st.Ino}
+	waitUntil(t, 5*time.Second, "sleep running in "+name, func() bool { return len(processesIn([]nsID{id})) == 1 })
+	return id, cmd
+}
+
+// TestCleanupStaleLeavesForeign: CleanupStale removes only what an owner
+// record of ours proves a crashed lab created. Namespaces merely named like
+// a lab's survive with their processes: one with no record at all, one
+// named in a record that is not ours (another user's), and one named in our
+// stale record that was deleted and re-created by other means since.
+func TestCleanupStaleLeavesForeign(t *testing.T) {
+	Require(t)
+	// 1. No owner record at all.
+	unrecorded := DefaultPrefix + randomSuffix(5) + "-x"
+	idUnrecorded, _ := foreignNamespace(t, unrecorded)
+
+	// 2. A record naming it, but not written by this user.
+	otherPrefix := DefaultPrefix + randomSuffix(5)
+	otherNS := otherPrefix + "-x"
+	idOther, _ := foreignNamespace(t, otherNS)
+	otherRec := filepath.Join(ownerDir, otherPrefix+".owner")
+	if err := os.WriteFile(otherRec, []byte(fmt.Sprintf("pid=%d\nstart=1\n%s", 1<<22-1,
+		formatNamespace(recordedNS{name: otherNS, id: idOther}))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(otherRec) })
+	if err := os.Chown(otherRec, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+
+	// 3. A stale record of ours naming it with its device and inode (as
+	// if the kernel had given a recorded inode number to a new namespace)
+	// but another cookie.
+	reusedPrefix := DefaultPrefix + randomSuffix(5)
+	reusedNS := reusedPrefix + "-x"
+	idReused, _ := foreignNamespace(t, reusedNS)
+	reusedRec := filepath.Join(ownerDir, reusedPrefix+".owner")
+	if err := os.WriteFile(reusedRec, []byte(fmt.Sprintf("pid=%d\nstart=1\n%s", 1<<22-1,
+		formatNamespace(recordedNS{name: reusedNS, id: idReused, cookie: 1 << 63}))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(reusedRec) })
+
+	// 4. A crashed lab of ours: node a is still the namespace it made;
+	// node b's namespace was deleted and another made under its name.
+	crashed, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { crashed.Close() })
+	a, b := mustNode(t, crashed, "a"), mustNode(t, crashed, "b")
+	p := a.Run(context.Background(), "sleep", "60")
+	if err := unix.Unmount(b.nsPath, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(b.nsPath); err != nil {
+		t.Fatal(err)
+	}
+	idReplaced, _ := foreignNamespace(t, b.nsName)
+	markOwnerDead(t, crashed)
+
+	if err := CleanupStale(DefaultPrefix); err != nil {
+		t.Fatalf("CleanupStale: %v", err)
+	}
+	// Ours is gone, with its process and record.
+	select {
+	case <-p.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("CleanupStale did not kill the stale lab's process")
+	}
+	if _, err := os.Stat(a.nsPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale lab's namespace %s is left: %v", a.nsName, err)
+	}
+	if _, err := os.Stat(crashed.owner); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale owner record is left: %v", err)
+	}
+	// The others are untouched, their processes alive.
+	for name, id := range map[string]nsID{unrecorded: idUnrecorded, otherNS: idOther, reusedNS: idReused, b.nsName: idReplaced} {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(NetnsDir, name), &st); err != nil || (nsID{dev: st.Dev, ino: st.Ino}) != id {
+			t.Errorf("%s was removed or replaced: %v", name, err)
+		}
+		if n := len(processesIn([]nsID{id})); n != 1 {
+			t.Errorf("%d processes left in %s, want its sleep", n, name)
+		}
+	}
+	if _, err := os.Stat(otherRec); err != nil {
+		t.Errorf("another user's owner record was removed: %v", err)
+	}
+}
+
 func TestSysctlOnlyNet(t *testing.T) {
 	l := newLab(t, Options{})
 	n := mustNode(t, l, "n")
@@ -694,5 +830,17 @@ func TestSysctlOnlyNet(t *testing.T) {
 	}
 	if v, err := n.Sysctl("net.ipv6.conf.all.keep_addr_on_down"); err != nil || v != "1" {
 		t.Fatalf("keep_addr_on_down = %q, %v", v, err)
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after timeout.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(pollEvery)
 	}
 }

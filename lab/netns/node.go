@@ -184,9 +184,14 @@ func (n *Node) create() error {
 	}
 	f.Close()
 	n.created = true
+	var cookie uint64
 	err = inThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("netns: unshare: %w", err)
+		}
+		var err error
+		if cookie, err = netnsCookie(); err != nil {
+			return err
 		}
 		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
 		if err := unix.Mount(src, n.nsPath, "none", unix.MS_BIND, ""); err != nil {
@@ -207,6 +212,12 @@ func (n *Node) create() error {
 		return fmt.Errorf("netns: %s: %w", n.nsPath, err)
 	}
 	n.id = nsID{dev: st.Dev, ino: st.Ino}
+	// Recorded before anything runs in it: a crashed run's namespace is
+	// removed by CleanupStale only if its owner record proves it the
+	// lab's.
+	if err := n.lab.recordNamespace(recordedNS{name: n.nsName, id: n.id, cookie: cookie}); err != nil {
+		return err
+	}
 	n.h, err = netlink.NewHandleAt(n.ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("netns: netlink handle in %s: %w", n.nsName, err)

@@ -38,40 +38,152 @@ func procStartTime(pid int) (uint64, error) {
 	return strconv.ParseUint(fields[19], 10, 64)
 }
 
-// ownerAlive reads an owner file and reports whether the process it names
-// is still running, and the lab directory it records.
-func ownerAlive(path string) (alive bool, dir string) {
-	f, err := os.Open(path)
+// An owner record (/run/lispd-netns/<prefix>.owner) is how a lab proves
+// what it created: the process that owns it (pid and start time, so that
+// a later process reusing the PID is not mistaken for it), its temporary
+// directory, and one line per namespace it created, written as soon as the
+// namespace exists:
+//
+//	pid=4242
+//	start=1234567
+//	dir=/tmp/lispd-netns-ltab3x9-123
+//	netns=ltab3x9-a dev=4 ino=4026532591 cookie=8201
+//
+// dev and ino identify the namespace while it exists; the cookie
+// (SO_NETNS_COOKIE, 0 on kernels before 5.14) is never reused, so a
+// namespace deleted and re-created under the same name, even one that got
+// the same inode, is not the lab's.
+
+// ownerRecord is a parsed owner record.
+type ownerRecord struct {
+	pid        int
+	start      uint64
+	dir        string
+	namespaces []recordedNS
+}
+
+// recordedNS is a namespace an owner record says its lab created.
+type recordedNS struct {
+	name   string
+	id     nsID
+	cookie uint64
+}
+
+// formatNamespace is the owner record line of a namespace.
+func formatNamespace(ns recordedNS) string {
+	return fmt.Sprintf("netns=%s dev=%d ino=%d cookie=%d\n", ns.name, ns.id.dev, ns.id.ino, ns.cookie)
+}
+
+// errNotOurs is returned by readOwner for a file that this user did not
+// write: CleanupStale leaves it, and what it names, alone.
+var errNotOurs = errors.New("netns: not an owner record of this user")
+
+// readOwner reads an owner record. It must be a regular file owned by
+// this user: only what this code wrote is taken as proof.
+func readOwner(path string) (ownerRecord, error) {
+	var rec ownerRecord
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		return false, ""
+		return rec, err
 	}
 	defer f.Close()
-	var pid int
-	var start uint64
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return rec, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || int(st.Uid) != os.Geteuid() {
+		return rec, errNotOurs
+	}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "netns="); ok {
+			var ns recordedNS
+			if n, _ := fmt.Sscanf(rest, "%s dev=%d ino=%d cookie=%d", &ns.name, &ns.id.dev, &ns.id.ino, &ns.cookie); n == 4 && ns.id.ino != 0 {
+				rec.namespaces = append(rec.namespaces, ns)
+			}
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
 		if !ok {
 			continue
 		}
 		switch k {
 		case "pid":
-			pid, _ = strconv.Atoi(v)
+			rec.pid, _ = strconv.Atoi(v)
 		case "start":
-			start, _ = strconv.ParseUint(v, 10, 64)
+			rec.start, _ = strconv.ParseUint(v, 10, 64)
 		case "dir":
-			dir = v
+			rec.dir = v
 		}
 	}
-	if pid <= 0 {
-		return false, dir
-	}
-	got, err := procStartTime(pid)
-	return err == nil && got == start, dir
+	return rec, sc.Err()
 }
 
-// namespacesWithPrefix lists the namespaces in /run/netns of the lab
-// with exactly this prefix (named <prefix>-<node>).
+// alive reports whether the process that wrote the record still runs.
+func (r ownerRecord) alive() bool {
+	if r.pid <= 0 {
+		return false
+	}
+	got, err := procStartTime(r.pid)
+	return err == nil && got == r.start
+}
+
+// netnsCookie returns the cookie of the calling thread's network
+// namespace, 0 if the kernel has none (before Linux 5.14).
+func netnsCookie() (uint64, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("netns: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	if errors.Is(err, unix.ENOPROTOOPT) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("netns: namespace cookie: %w", err)
+	}
+	return c, nil
+}
+
+// isRecorded reports whether the namespace at path is the one ns records:
+// the same nsfs device and inode and, if the record has one, the same
+// cookie. A path that does not exist is not.
+func isRecorded(path string, ns recordedNS) (bool, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, fmt.Errorf("netns: %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, fmt.Errorf("netns: %s: %w", path, err)
+	}
+	if (nsID{dev: st.Dev, ino: st.Ino}) != ns.id {
+		return false, nil
+	}
+	if ns.cookie == 0 {
+		return true, nil
+	}
+	var cookie uint64
+	err = inThread(func() error {
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("netns: entering %s: %w", path, err)
+		}
+		var err error
+		cookie, err = netnsCookie()
+		return err
+	})
+	return err == nil && cookie == ns.cookie, err
+}
+
+// namespacesWithPrefix lists the namespaces in /run/netns named like
+// those of the lab with exactly this prefix (<prefix>-<node>). Names prove
+// nothing: this only tells whether a prefix is free.
 func namespacesWithPrefix(labPrefix string) ([]string, error) {
 	ents, err := os.ReadDir(NetnsDir)
 	if err != nil {
@@ -90,28 +202,44 @@ func namespacesWithPrefix(labPrefix string) ([]string, error) {
 }
 
 // CleanupStale removes what crashed labs whose prefix starts with prefix
-// left behind: the processes running in their namespaces, the namespaces
-// in /run/netns (with their interfaces), their directories and owner
-// records. Labs whose owning process is still alive are left alone, so it
-// is safe to call while other labs run, e.g. CleanupStale(DefaultPrefix)
-// at the start of a test binary. It is best effort: it removes what it can
-// and returns the errors it met.
+// left behind, and only what their owner records prove they created: the
+// namespaces recorded there (the same namespace, not just the same name:
+// see ownerRecord), the processes running in them, the lab's directory and
+// the record itself. Namespaces merely named like a lab's (another user's,
+// another program's, a lab's whose record is gone) are left alone, and
+// nothing is ever killed by name. Labs whose owning process is still alive
+// are left alone too, so it is safe to call while other labs run, e.g.
+// CleanupStale(DefaultPrefix) at the start of a test binary. It is best
+// effort: it removes what it can and returns the errors it met; a record
+// is removed only once everything it proves is gone.
 func CleanupStale(prefix string) error {
 	if !validPrefix(prefix) {
 		return invalidf("stale prefix %q: want lower-case letters and digits", prefix)
 	}
-	live := map[string]bool{}
 	var errs []error
 	owners, _ := filepath.Glob(filepath.Join(ownerDir, prefix+"*.owner"))
 	for _, o := range owners {
 		labPrefix := strings.TrimSuffix(filepath.Base(o), ".owner")
-		alive, dir := ownerAlive(o)
-		if alive {
-			live[labPrefix] = true
+		if !validPrefix(labPrefix) {
 			continue
 		}
-		if dir != "" && strings.Contains(filepath.Base(dir), "lispd-netns-"+labPrefix+"-") {
-			if err := os.RemoveAll(dir); err != nil {
+		rec, err := readOwner(o)
+		if err != nil {
+			// Closed meanwhile, or not ours: nothing to do.
+			if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, errNotOurs) {
+				errs = append(errs, fmt.Errorf("netns: owner record: %w", err))
+			}
+			continue
+		}
+		if rec.alive() {
+			continue
+		}
+		if err := removeRecorded(labPrefix, rec); err != nil {
+			errs = append(errs, err)
+			continue // keep the record: a later run tries again
+		}
+		if rec.dir != "" && strings.HasPrefix(filepath.Base(rec.dir), "lispd-netns-"+labPrefix+"-") {
+			if err := os.RemoveAll(rec.dir); err != nil {
 				errs = append(errs, fmt.Errorf("netns: %w", err))
 			}
 		}
@@ -119,30 +247,34 @@ func CleanupStale(prefix string) error {
 			errs = append(errs, fmt.Errorf("netns: %w", err))
 		}
 	}
+	return errors.Join(errs...)
+}
 
-	ents, err := os.ReadDir(NetnsDir)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, fmt.Errorf("netns: %w", err))
-	}
-	var stale []string
+// removeRecorded kills the processes in, and deletes, the namespaces of a
+// stale record that are still the ones it recorded.
+func removeRecorded(labPrefix string, rec ownerRecord) error {
+	var errs []error
 	var ids []nsID
-	for _, e := range ents {
-		name := e.Name()
-		labPrefix, _, ok := strings.Cut(name, "-")
-		if !ok || !strings.HasPrefix(labPrefix, prefix) || !validPrefix(labPrefix) || live[labPrefix] {
+	var paths []string
+	for _, ns := range rec.namespaces {
+		if !strings.HasPrefix(ns.name, labPrefix+"-") || strings.ContainsRune(ns.name, '/') {
+			continue // not a name this lab gives
+		}
+		path := filepath.Join(NetnsDir, ns.name)
+		ours, err := isRecorded(path, ns)
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		path := filepath.Join(NetnsDir, name)
-		var st unix.Stat_t
-		if err := unix.Stat(path, &st); err == nil && st.Ino != 0 {
-			ids = append(ids, nsID{dev: st.Dev, ino: st.Ino})
+		if ours {
+			ids = append(ids, ns.id)
+			paths = append(paths, path)
 		}
-		stale = append(stale, path)
 	}
 	if err := killInNamespaces(ids); err != nil {
 		errs = append(errs, err)
 	}
-	for _, path := range stale {
+	for _, path := range paths {
 		if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
 			errs = append(errs, fmt.Errorf("netns: unmounting %s: %w", path, err))
 			continue
