@@ -47,10 +47,14 @@ func (d *Daemon) newSync(cfg *config.Config) error {
 	if itr == nil {
 		return errors.New("daemon: [sync] needs the itr role")
 	}
-	sc, err := syncConfig(cfg.Sync, itr, d.log.With("component", "sync"))
+	log := d.log.With("component", "sync")
+	sc, err := syncConfig(cfg.Sync, itr, log)
 	if err != nil {
 		return err
 	}
+	// Without it the set logs nothing: peers connecting and leaving,
+	// refused connections, a gossip key that does not match.
+	sc.Logger = log
 	sc.HeartbeatInterval = cfg.Failover.HeartbeatInterval
 	sc.DeadAfter = cfg.Failover.DeadAfter
 	if d.fo.on {
