@@ -374,6 +374,16 @@ func unsubscribing(r *request) bool {
 
 // pubsubMessage encodes and signs a pub/sub Map-Notify.
 func (s *Server) pubsubMessage(nonce uint64, recs []wire.EIDRecord) ([]byte, error) {
+	b, err := s.encodePubSub(nonce, recs)
+	if err != nil {
+		return nil, err
+	}
+	return b, s.signPubSub(b)
+}
+
+// encodePubSub encodes a pub/sub Map-Notify with zeroed authentication
+// data, to be signed by signPubSub.
+func (s *Server) encodePubSub(nonce uint64, recs []wire.EIDRecord) ([]byte, error) {
 	ps := &s.cfg.PubSub
 	n := wire.MapNotify{
 		Nonce:       nonce,
@@ -382,29 +392,25 @@ func (s *Server) pubsubMessage(nonce uint64, recs []wire.EIDRecord) ([]byte, err
 		AuthData:    zeroAuth[:ps.Algorithm.AuthLen(s.cfg.TruncatedAuth)],
 		Records:     recs,
 	}
-	b, err := n.AppendBinary(make([]byte, 0, 128))
-	if err != nil {
-		return nil, err
-	}
-	if ps.Algorithm != wire.AlgNone {
-		if err := signAuth(b, ps.Key); err != nil {
-			return nil, err
-		}
-	}
-	return b, nil
+	return n.AppendBinary(make([]byte, 0, 128))
 }
 
-// renonce rewrites the nonce of an encoded pub/sub Map-Notify and signs it
-// again: one encoding serves every subscriber of a change.
+// signPubSub fills the authentication data of an encoded pub/sub
+// Map-Notify (nothing in the unauthenticated mode).
+func (s *Server) signPubSub(b []byte) error {
+	if s.cfg.PubSub.Algorithm == wire.AlgNone {
+		return nil
+	}
+	return signAuth(b, s.cfg.PubSub.Key)
+}
+
+// renonce copies an unsigned encoded pub/sub Map-Notify (encodePubSub),
+// sets its nonce and signs it: one encoding serves every subscriber of a
+// change.
 func (s *Server) renonce(tmpl []byte, nonce uint64) ([]byte, error) {
 	b := slices.Clone(tmpl)
 	binary.BigEndian.PutUint64(b[4:12], nonce)
-	if s.cfg.PubSub.Algorithm != wire.AlgNone {
-		if err := signAuth(b, s.cfg.PubSub.Key); err != nil {
-			return nil, err
-		}
-	}
-	return b, nil
+	return b, s.signPubSub(b)
 }
 
 // subscribe handles a subscribing Map-Request on the Map-Server once its
@@ -642,7 +648,7 @@ func (s *Server) preparePublicationsLocked(jobs []pubJob) []*pubPending {
 				}
 				if tmpl == nil {
 					var err error
-					if tmpl, err = s.pubsubMessage(0, []wire.EIDRecord{rec}); err != nil {
+					if tmpl, err = s.encodePubSub(0, []wire.EIDRecord{rec}); err != nil {
 						s.warn("cannot build publication", "eid", j.prefix.Prefix.String(), "err", err)
 						return
 					}
