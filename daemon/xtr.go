@@ -344,7 +344,7 @@ func (d *Daemon) controlHandler(out mapserver.Sender) func(pkt []byte, from neti
 // type and flags in its first byte (each role parses the message itself):
 //
 //	Map-Reply                       ITR (answers and RLOC-probe replies)
-//	Map-Notify the ITR owns         ITR (pub/sub: see xtr.ITR.OwnsNotify)
+//	Map-Notify the ITR owns         ITR (pub/sub: see xtr.ITR.TakeNotify)
 //	other Map-Notify                ETR, else ITR
 //	Map-Request with S (SMR)        ITR
 //	Map-Request with P (probe)      ETR
@@ -372,8 +372,7 @@ func (d *Daemon) dispatch(pkt []byte, from netip.AddrPort, local netip.Addr, ms 
 		// A Map-Notify is the ETR's (acknowledging its Map-Registers)
 		// unless the ITR says it is a pub/sub one of its subscriptions.
 		switch {
-		case itr != nil && itr.OwnsNotify(pkt):
-			itr.HandlePacket(pkt, from, local)
+		case itr != nil && itr.TakeNotify(pkt, from):
 			return
 		case etr != nil:
 			etr.HandlePacket(pkt, from, local)

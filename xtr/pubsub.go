@@ -412,32 +412,65 @@ func (i *ITR) ownsLocked(nonce uint64, recs []wire.EIDRecord) bool {
 // the ITR's costs a header parse (plus a full parse when the ITR has
 // subscriptions).
 func (i *ITR) OwnsNotify(pkt []byte) bool {
+	_, owned, _ := i.claimNotify(pkt)
+	return owned
+}
+
+// TakeNotify handles pkt, a Map-Notify received from from, when it is the
+// ITR's (see OwnsNotify) and reports whether it was: the daemon's
+// dispatcher gives the ETR those it is not. It parses and authenticates a
+// publication once for both decisions.
+func (i *ITR) TakeNotify(pkt []byte, from netip.AddrPort) bool {
+	m, owned, verified := i.claimNotify(pkt)
+	if !owned {
+		return false
+	}
+	from = unmapPort(from)
+	if m == nil {
+		// Ours by its nonce, but it does not parse.
+		i.ctr.inc(iMalformed)
+		if _, err := wire.Parse(pkt); err != nil {
+			i.warn("malformed control message", "from", from, "reason", wire.ErrorReason(err))
+		}
+		return true
+	}
+	i.handleNotifyVerified(m, pkt, from, verified)
+	return true
+}
+
+// claimNotify is OwnsNotify's decision, with the parsed Map-Notify (nil
+// when it was claimed by its nonce alone and does not parse) and whether
+// its authentication was already checked (and held).
+func (i *ITR) claimNotify(pkt []byte) (m *wire.MapNotify, owned, verified bool) {
 	h, err := wire.ParseAuthHeader(pkt)
 	if err != nil || h.Type != wire.TypeMapNotify {
-		return false
+		return nil, false, false
 	}
 	i.mu.Lock()
 	mine := i.nonceOwnedLocked(h.Nonce)
 	subs := i.ps.count > 0
 	i.mu.Unlock()
-	if mine {
-		return true
-	}
-	if !subs {
-		return false
+	if !mine && !subs {
+		return nil, false, false
 	}
 	msg, err := wire.Parse(pkt)
 	if err != nil {
-		return false
+		return nil, mine, false
 	}
 	m, ok := msg.(*wire.MapNotify)
 	if !ok {
-		return false
+		return nil, mine, false
+	}
+	if mine {
+		return m, true, false
 	}
 	i.mu.Lock()
 	mine = i.ownsLocked(m.Nonce, m.Records)
 	i.mu.Unlock()
-	return mine && notifyAuthFailure(i.settings.Load(), m, pkt) == ""
+	if !mine || notifyAuthFailure(i.settings.Load(), m, pkt) != "" {
+		return nil, false, false
+	}
+	return m, true, true
 }
 
 // notifyAuthFailure checks a pub/sub Map-Notify's authentication and
@@ -489,6 +522,12 @@ type notifyDecision struct {
 // and 6): a subscription's confirmation, a publication or a removal notice;
 // see the top of this file.
 func (i *ITR) handleNotify(m *wire.MapNotify, raw []byte, from netip.AddrPort) {
+	i.handleNotifyVerified(m, raw, from, false)
+}
+
+// handleNotifyVerified is handleNotify; verified says claimNotify already
+// found raw's authentication good.
+func (i *ITR) handleNotifyVerified(m *wire.MapNotify, raw []byte, from netip.AddrPort, verified bool) {
 	i.ctr.inc(iPSNotifies)
 	st := i.settings.Load()
 	i.mu.Lock()
@@ -499,10 +538,12 @@ func (i *ITR) handleNotify(m *wire.MapNotify, raw []byte, from netip.AddrPort) {
 		i.warn("Map-Notify for no subscription", "from", from, "nonce", m.Nonce)
 		return
 	}
-	if reason := notifyAuthFailure(st, m, raw); reason != "" {
-		i.ctr.inc(iPSAuthFailures)
-		i.warn("pub/sub Map-Notify failed authentication", "from", from, "reason", reason)
-		return
+	if !verified {
+		if reason := notifyAuthFailure(st, m, raw); reason != "" {
+			i.ctr.inc(iPSAuthFailures)
+			i.warn("pub/sub Map-Notify failed authentication", "from", from, "reason", reason)
+			return
+		}
 	}
 	now := i.now()
 	i.mu.Lock()

@@ -707,3 +707,32 @@ func TestPubSubConcurrent(t *testing.T) {
 	cancel()
 	wg.Wait()
 }
+
+// TestPubSubTakeNotify: the dispatcher's one-pass entry point handles what
+// the ITR owns (a confirmation, then a publication, each acked and
+// installed) and leaves the rest, untouched, to the ETR.
+func TestPubSubTakeNotify(t *testing.T) {
+	i, out, clk := newPubSubITR(t, nil)
+	if i.TakeNotify(psNotify(t, 1, psKey, psRecord("10.2.0.0/16", 60, "192.0.2.2")), psMS) {
+		t.Fatal("took a Map-Notify with no subscription")
+	}
+	req := subscribe(t, i, out, clk, "10.2.3.4")
+	if !i.TakeNotify(psNotify(t, req.Nonce, psKey, psRecord("10.2.0.0/16", 60, "192.0.2.2")), psMS) {
+		t.Fatal("confirmation not taken")
+	}
+	takeAck(t, out)
+	if !i.TakeNotify(psNotify(t, req.Nonce+1, psKey, psRecord("10.2.0.0/16", 60, "192.0.2.9")), psMS) {
+		t.Fatal("publication not taken")
+	}
+	takeAck(t, out)
+	if e := entryOf(t, i, "10.2.0.0/16"); e.RLOCs[0].Addr != netip.MustParseAddr("192.0.2.9") {
+		t.Fatalf("publication not installed: %+v", e.RLOCs)
+	}
+	before := counter(i.Counters(), "pubsub_notifies_received")
+	if i.TakeNotify(psNotify(t, req.Nonce+2, msKey, psRecord("10.2.0.0/16", 60, "192.0.2.7")), psMS) {
+		t.Fatal("took a Map-Notify signed with the ETR's key")
+	}
+	if counter(i.Counters(), "pubsub_notifies_received") != before || len(out.take()) != 0 {
+		t.Fatal("a Map-Notify left to the ETR changed the ITR")
+	}
+}
